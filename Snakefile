@@ -1,0 +1,24 @@
+# asteroid-ml: simulate asteroids with AMUSE, cut real sky out of a HiPS survey,
+# inject the asteroids, train and evaluate detectors, and draw the paper figures.
+# Stages live in workflow/rules/*.smk; the science lives in src/asteroid_ml.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/cutouts.smk"
+include: "workflow/rules/dataset.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        FINAL_OUTPUTS,

@@ -1,0 +1,179 @@
+"""Config validation: every kind of bad config stops with a message naming the key."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from asteroid_ml.config import ConfigError, config_hash, load_config, validate_config
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "paper.yaml"])
+def test_shipped_configs_are_valid(repo, name):
+    path = repo / "config" / name
+    if not path.exists():
+        pytest.skip(f"{name} not written yet")
+    config = load_config(path)
+    assert config["seed"] >= 0
+    assert config["evaluation"]["target_recall"] == pytest.approx(0.99)
+
+
+def test_defaults_are_filled(test_config_raw):
+    del test_config_raw["evaluation"]["target_recall"]
+    config = validate_config(test_config_raw)
+    assert config["evaluation"]["target_recall"] == 0.99
+    # the input is not modified
+    assert "target_recall" not in test_config_raw["evaluation"]
+
+
+def _set(cfg: dict, dotted: str, value) -> dict:
+    cfg = copy.deepcopy(cfg)
+    *parents, leaf = dotted.split(".")
+    node = cfg
+    for key in parents:
+        node = node[key]
+    if value is _DELETE:
+        del node[leaf]
+    else:
+        node[leaf] = value
+    return cfg
+
+
+_DELETE = object()
+
+BAD_CONFIGS = [
+    # (what is wrong, dotted key, new value, text expected in the message)
+    ("wrong type: string for integer", "seed", "abc", "seed: 'abc' is not of type 'integer'"),
+    ("negative seed", "seed", -1, "seed: -1 is less than the minimum"),
+    (
+        "float for integer",
+        "simulation.impactor.n",
+        2.5,
+        "simulation.impactor.n: 2.5 is not of type 'integer'",
+    ),
+    (
+        "zero objects",
+        "simulation.background.n",
+        0,
+        "simulation.background.n: 0 is less than the minimum of 1",
+    ),
+    (
+        "zero shards",
+        "simulation.impactor.shards",
+        0,
+        "simulation.impactor.shards: 0 is less than the minimum",
+    ),
+    (
+        "missing required key",
+        "simulation.impactor.n",
+        _DELETE,
+        "simulation.impactor.n: missing required key",
+    ),
+    ("missing section", "survey", _DELETE, "survey: missing required key"),
+    ("unknown top-level key", "sead", 1, "sead: unknown key"),
+    ("unknown nested key", "survey.cutout_sise", 64, "survey.cutout_sise: unknown key"),
+    (
+        "cutout size not allowed",
+        "survey.cutout_size",
+        50,
+        "survey.cutout_size: 50 is not one of [32, 64, 128]",
+    ),
+    (
+        "epoch out of ephemeris range",
+        "epoch_jd_tdb",
+        2000000.5,
+        "epoch_jd_tdb: 2000000.5 is less than the minimum",
+    ),
+    (
+        "exposure not positive",
+        "observations.exposure_s",
+        0,
+        "observations.exposure_s: 0 is less than or equal to the minimum",
+    ),
+    (
+        "recall above one",
+        "evaluation.target_recall",
+        1.5,
+        "evaluation.target_recall: 1.5 is greater than the maximum of 1",
+    ),
+    ("empty survey location", "survey.location", "", "survey.location: '' should be non-empty"),
+    ("section of wrong type", "training", [], "training: [] is not of type 'object'"),
+    (
+        "split fractions do not sum to 1",
+        "dataset.split_fractions",
+        {"train": 0.5, "val": 0.2, "test": 0.2},
+        "dataset.split_fractions: must sum to 1",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "key", "value", "expected"), BAD_CONFIGS, ids=[b[0] for b in BAD_CONFIGS]
+)
+def test_bad_config_names_the_key(test_config_raw, what, key, value, expected):
+    bad = _set(test_config_raw, key, value)
+    with pytest.raises(ConfigError) as info:
+        validate_config(bad, source="my.yaml")
+    message = str(info.value)
+    assert "my.yaml: " in message
+    assert expected in message, message
+
+
+def test_all_problems_reported_at_once(test_config_raw):
+    bad = _set(_set(test_config_raw, "seed", "x"), "survey.cutout_size", 7)
+    with pytest.raises(ConfigError, match=r"2 problem\(s\)"):
+        validate_config(bad)
+
+
+def test_load_config_errors_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found: .*nope.yaml"):
+        load_config(tmp_path / "nope.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("seed: [1, 2\n")
+    with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
+        load_config(broken)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="list.yaml: top level must be a mapping"):
+        load_config(listy)
+
+
+def test_config_hash_is_stable_and_sensitive(test_config_raw):
+    a = validate_config(test_config_raw)
+    b = validate_config(copy.deepcopy(test_config_raw))
+    assert config_hash(a) == config_hash(b)
+    assert len(config_hash(a)) == 64
+    changed = validate_config(_set(test_config_raw, "seed", a["seed"] + 1))
+    assert config_hash(changed) != config_hash(a)
+    assert config_hash(changed, ["survey"]) == config_hash(a, ["survey"])
+
+
+def test_cli_validate_config(repo, tmp_path, test_config_raw):
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "asteroid_ml",
+            "validate-config",
+            str(repo / "config" / "test.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "valid" in ok.stdout
+    bad_path = tmp_path / "bad.yaml"
+    bad_path.write_text(yaml.safe_dump(_set(test_config_raw, "seed", "abc")))
+    bad = subprocess.run(
+        [sys.executable, "-m", "asteroid_ml", "validate-config", str(bad_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert f"{bad_path}: seed: 'abc' is not of type 'integer'" in bad.stderr
