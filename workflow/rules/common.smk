@@ -1,14 +1,25 @@
 # Shared by every rule file: config validation, the one definition of every
 # results path, shard lists, and the list of final outputs.
+import os
+import sys
 from pathlib import Path
+
+REPO = Path(workflow.basedir)
+# The package is importable even when snakemake runs outside the project's .venv.
+sys.path.insert(0, str(REPO / "src"))
 
 from asteroid_ml.config import validate_config
 
 
-# Validate before any job is planned: a bad config stops here with the dotted key.
+# Validate against workflow/schemas/config.schema.yaml before any job is planned.
+# (Our validate() reports every problem at once as `dotted.key: reason` and fills
+# the schema's defaults, like snakemake.utils.validate(set_default=True).)
 config.update(validate_config(config, source="workflow config"))
 
-REPO = Path(workflow.basedir)
+# Jobs (local, SLURM, conda environments) import the package from this checkout.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH")) if p
+)
 POPULATIONS = ["impactor", "background"]
 
 # Final products of each stage; rule `all` requests them all.

@@ -1,0 +1,168 @@
+"""End to end: the whole DAG on config/test.yaml in a temporary working directory.
+
+One snakemake run (module-scoped fixture) feeds every assertion; the assertions
+check content against the config (counts, shapes, columns, value ranges), not
+only that files exist.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+TIMEOUT_S = 900
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = TIMEOUT_S) -> subprocess.CompletedProcess:
+    cmd = [
+        SNAKEMAKE,
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(REPO / "config" / "test.yaml"),
+        *args,
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def test_config() -> dict:
+    from asteroid_ml.config import load_config
+
+    return load_config(REPO / "config" / "test.yaml")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("workflow")
+    result = snakemake(workdir, "--cores", "2")
+    if result.returncode != 0:
+        pytest.fail(f"snakemake failed:\n{result.stderr[-6000:]}")
+    return workdir
+
+
+def test_simulation_shards(run_dir, test_config):
+    for population in ("impactor", "background"):
+        n = test_config["simulation"][population]["n"]
+        shards = sorted((run_dir / "results" / "sim" / population).glob("shard-*.parquet"))
+        assert len(shards) == test_config["simulation"][population]["shards"]
+        table = pd.concat([pd.read_parquet(p) for p in shards], ignore_index=True)
+        assert len(table) == n
+        assert table["object_id"].is_unique
+        assert set(table["population"]) == {population}
+        assert table[["a_au", "e", "i_deg"]].notna().all().all()
+        assert ((table["e"] >= 0) & (table["a_au"] > 0)).all()
+        if population == "impactor":
+            assert (table["impact_jd_tdb"] > test_config["epoch_jd_tdb"]).all()
+            assert table["impact_speed_kms"].between(11.0, 75.0).all()
+
+
+def test_ephemerides_cover_every_object(run_dir, test_config):
+    files = sorted((run_dir / "results" / "ephemerides").glob("*/shard-*.parquet"))
+    eph = pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
+    n_objects = sum(test_config["simulation"][p]["n"] for p in ("impactor", "background"))
+    assert eph["object_id"].nunique() == n_objects
+    assert eph["ra_deg"].between(0, 360).all() and eph["dec_deg"].between(-90, 90).all()
+    assert (eph["delta_au"] > 0).all() and (eph["rate_arcsec_min"] >= 0).all()
+
+
+def test_cutouts_match_targets(run_dir, test_config):
+    targets = pd.read_parquet(run_dir / "results" / "cutouts" / "targets.parquet")
+    size = test_config["survey"]["cutout_size"]
+    total = 0
+    for shard in range(test_config["survey"]["shards"]):
+        images = np.load(run_dir / "results" / "cutouts" / f"shard-{shard:04d}.npy", mmap_mode="r")
+        manifest = pd.read_parquet(run_dir / "results" / "cutouts" / f"shard-{shard:04d}.parquet")
+        assert images.dtype == np.float32 and images.shape == (len(manifest), size, size)
+        expected = targets.loc[targets["cutout_shard"] == shard, "target_id"].sort_values()
+        assert manifest["target_id"].tolist() == expected.tolist()
+        # real sky pixels: finite and not constant
+        finite = np.isfinite(images)
+        assert finite.mean() > 0.9
+        assert float(np.nanstd(images)) > 0
+        total += len(manifest)
+    assert total == len(targets)
+
+
+def test_dataset(run_dir):
+    root = run_dir / "results" / "dataset"
+    manifest = pd.read_parquet(root / "manifest.parquet")
+    card = json.loads((root / "card.json").read_text())
+    for split in ("train", "val", "test"):
+        rows = manifest[manifest["split"] == split]
+        images = np.load(root / f"{split}.npy", mmap_mode="r")
+        assert images.shape[0] == len(rows)
+        assert sorted(rows["index_in_split"]) == list(range(len(rows)))
+    objects = manifest.dropna(subset=["object_id"])
+    objects = objects[objects["object_id"] != ""]
+    assert (objects.groupby("object_id")["split"].nunique() == 1).all(), "object in two splits"
+    assert set(manifest["label"]) == {0, 1}
+    assert json.dumps(card)  # readable
+    elements = pd.read_parquet(root / "elements.parquet")
+    assert set(elements["label"]) == {0, 1}
+
+
+def test_evaluation_metrics(run_dir):
+    for model in ("detector_cnn", "detector_rf", "impactor_mlp", "impactor_rf"):
+        metrics = json.loads((run_dir / "results" / "eval" / model / "metrics.json").read_text())
+        for key in ("accuracy", "roc_auc", "pr_auc", "fdr_at_target_recall"):
+            assert 0.0 <= metrics[key] <= 1.0, (model, key, metrics[key])
+        cm = np.asarray(metrics["confusion_matrix"])
+        assert cm.shape == (2, 2) and cm.sum() == metrics["n"]
+        assert metrics["recall_at_threshold"] >= metrics["target_recall"] - 1e-9
+    summary = pd.read_csv(run_dir / "results" / "eval" / "summary.csv")
+    assert len(summary) == 4
+    real = pd.read_parquet(run_dir / "results" / "eval" / "hoi_real_catalog.parquet")
+    assert len(real) > 4000 and real["pha"].sum() > 300
+
+
+def test_figures_are_pngs_and_pdfs(run_dir):
+    figures = run_dir / "results" / "figures"
+    pngs = sorted(figures.glob("*.png"))
+    assert len(pngs) >= 10, [p.name for p in pngs]
+    for png in pngs:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        pdf = png.with_suffix(".pdf")
+        assert pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def test_report_and_second_run(run_dir):
+    report = run_dir / "results" / "report.html"
+    result = snakemake(run_dir, "--report", str(report))
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = report.read_text(errors="replace")
+    assert len(html) > 100_000
+    again = snakemake(run_dir, "--cores", "2", "--dry-run")
+    assert again.returncode == 0
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_bad_config_stops_before_any_job(tmp_path):
+    result = snakemake(tmp_path, "--cores", "1", "--config", "seed=abc", timeout=120)
+    assert result.returncode != 0
+    assert "seed: 'abc' is not of type 'integer'" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_shipped_files_are_not_outputs():
+    # results/ is for outputs only: nothing under it is tracked by git
+    tracked = subprocess.run(
+        ["git", "ls-files", "results"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert tracked in ([], ["results/.gitkeep"])
