@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -33,3 +34,14 @@ def rule_logging(smk: Any) -> Iterator[logging.Logger]:
     except Exception:
         logger.exception("rule %s failed", smk.rule)
         raise
+
+
+def export_source_path(src_dir: str | os.PathLike[str]) -> None:
+    """Prepend ``src_dir`` to ``PYTHONPATH`` for every job this Snakemake process starts.
+
+    With the project's ``.venv`` the package is installed anyway; this makes jobs in
+    per-rule conda environments (``--sdm conda``, ``envs/*.yaml``) and cluster jobs that
+    inherit the environment import the package from the same checkout.
+    """
+    parts = [str(src_dir), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))

@@ -1,6 +1,5 @@
-# Shared by every rule file: config validation, the one definition of every
+# Included first by the Snakefile and shared by every stage file. It holds config validation, the one definition of every
 # results path, shard lists, and the list of final outputs.
-import os
 import sys
 from pathlib import Path
 
@@ -9,6 +8,7 @@ REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))
 
 from asteroid_ml.config import validate_config
+from asteroid_ml.workflow_support import export_source_path
 
 
 # Validate against workflow/schemas/config.schema.yaml before any job is planned.
@@ -17,9 +17,7 @@ from asteroid_ml.config import validate_config
 config.update(validate_config(config, source="workflow config"))
 
 # Jobs (local, SLURM, conda environments) import the package from this checkout.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH")) if p
-)
+export_source_path(REPO / "src")
 POPULATIONS = ["impactor", "background"]
 
 # Final products of each stage; rule `all` requests them all.
