@@ -1,0 +1,459 @@
+"""Data access for training: memory-mapped cutouts and tabular orbital elements.
+
+The image splits ``results/dataset/{split}.npy`` are opened once with
+``np.load(mmap_mode="r")``; a batch is read with one fancy-indexing call on the
+memory map (no per-sample file opens, no per-sample Python work), normalised
+and augmented as a whole array. Every random choice (shuffling, the dihedral
+transform of each sample) is a pure function of ``(seed, epoch, batch index)``,
+so an interrupted run resumed from its last checkpoint sees exactly the same
+batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from asteroid_ml.seeds import rng_for
+
+log = logging.getLogger(__name__)
+
+#: The 8 symmetries of the square (rotations by k * 90 deg, then optionally a flip).
+N_DIHEDRAL = 8
+
+#: MAD -> standard deviation for Gaussian noise.
+MAD_TO_SIGMA = 1.4826
+
+SPLITS = ("train", "val", "test")
+
+
+def dihedral(images: np.ndarray | torch.Tensor, k: int) -> np.ndarray | torch.Tensor:
+    """Apply dihedral transform ``k`` (0..7) to the last two axes.
+
+    ``k % 4`` counter-clockwise quarter turns (``rot90`` convention), followed by
+    a left-right flip when ``k >= 4``. ``k = 0`` is the identity.
+    """
+    if not 0 <= k < N_DIHEDRAL:
+        raise ValueError(f"dihedral transform index must be in 0..7, got {k}")
+    if isinstance(images, torch.Tensor):
+        out = torch.rot90(images, k % 4, dims=(-2, -1))
+        return torch.flip(out, dims=(-1,)) if k >= 4 else out
+    out = np.rot90(images, k % 4, axes=(-2, -1))
+    return np.flip(out, axis=-1) if k >= 4 else out
+
+
+def robust_normalise(images: np.ndarray, softening: float = 1.0) -> np.ndarray:
+    """Per-cutout robust normalisation: ``asinh((x - median) / (softening * sigma_MAD))``.
+
+    ``images``: (N, S, S) pixel values in any linear unit (NaN = blank). The
+    background level is the per-cutout median and the noise the per-cutout
+    MAD x 1.4826, both ignoring NaN; ``asinh`` keeps the faint end linear (in
+    units of the noise) and compresses bright stars logarithmically. Blank
+    pixels (NaN) and all-blank cutouts become 0. Returns float32 (N, S, S).
+    """
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim != 3:
+        raise ValueError(f"expected images of shape (N, S, S), got {x.shape}")
+    flat = x.reshape(len(x), -1)
+    finite = np.isfinite(flat)
+    # Replace blanks by the row median so that the statistics below are NaN-free
+    # and fast (np.median, not np.nanmedian, on the common all-finite case).
+    if finite.all():
+        median = np.median(flat, axis=1, keepdims=True)
+        mad = np.median(np.abs(flat - median), axis=1, keepdims=True)
+    else:
+        with np.errstate(all="ignore"), _quiet_nan_warnings():
+            median = np.nanmedian(flat, axis=1, keepdims=True)
+            mad = np.nanmedian(np.abs(flat - median), axis=1, keepdims=True)
+    sigma = MAD_TO_SIGMA * mad
+    # Flat (e.g. saturated or constant) cutouts: fall back to the RMS, then to 1.
+    with np.errstate(all="ignore"), _quiet_nan_warnings():
+        rms = np.nanstd(flat, axis=1, keepdims=True)
+    sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, rms)
+    sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, 1.0)
+    median = np.where(np.isfinite(median), median, 0.0)
+    with np.errstate(all="ignore"):
+        out = np.arcsinh((flat - median) / (softening * sigma))
+    out[~finite] = 0.0
+    return out.reshape(x.shape).astype(np.float32, copy=False)
+
+
+class _quiet_nan_warnings:
+    """Silence numpy's 'All-NaN slice' RuntimeWarning (handled explicitly)."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc: object) -> None:
+        self._ctx.__exit__(*exc)
+
+
+def load_split_images(dataset_dir: str | Path, split: str) -> np.ndarray:
+    """Memory-map ``{dataset_dir}/{split}.npy`` (float32, (N, S, S)), checking its shape."""
+    path = Path(dataset_dir) / f"{split}.npy"
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset split not found: {path}")
+    images = np.load(path, mmap_mode="r")
+    if images.ndim != 3 or images.shape[1] != images.shape[2]:
+        raise ValueError(f"{path}: expected float32 images (N, S, S), got shape {images.shape}")
+    return images
+
+
+def load_manifest(dataset_dir: str | Path, split: str | None = None) -> pd.DataFrame:
+    """Read ``manifest.parquet`` (optionally one split), sorted by ``index_in_split``."""
+    path = Path(dataset_dir) / "manifest.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset manifest not found: {path}")
+    manifest = pd.read_parquet(path)
+    for column in ("sample_id", "split", "index_in_split", "label"):
+        if column not in manifest.columns:
+            raise ValueError(f"{path}: missing column {column!r}")
+    if split is not None:
+        manifest = manifest[manifest["split"] == split]
+    return manifest.sort_values(["split", "index_in_split"]).reset_index(drop=True)
+
+
+def split_labels(dataset_dir: str | Path, split: str, n_images: int) -> np.ndarray:
+    """Labels (int64) of ``split`` in array order; checks rows <-> array length."""
+    rows = load_manifest(dataset_dir, split)
+    if len(rows) != n_images or not np.array_equal(rows["index_in_split"], np.arange(n_images)):
+        raise ValueError(
+            f"{Path(dataset_dir) / 'manifest.parquet'}: split {split!r} has {len(rows)} rows with "
+            f"index_in_split not equal to 0..{n_images - 1} (the {split}.npy length)"
+        )
+    return rows["label"].to_numpy(dtype=np.int64)
+
+
+class CutoutBatches(Dataset):
+    """A split of cutouts indexed by *batches*: ``ds[list_of_indices]`` returns a whole batch.
+
+    Used with :class:`EpochBatchSampler` and ``DataLoader(batch_size=None)`` so
+    that reading, normalisation and augmentation are vectorised over the batch.
+    ``augment`` draws one of the 8 dihedral transforms per sample from
+    ``rng_for(seed, "augment", epoch, batch_number)``.
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        seed: int,
+        augment: bool = False,
+        cache: bool = True,
+        softening: float = 1.0,
+    ) -> None:
+        self.images = images
+        self.labels = torch.tensor(np.asarray(labels), dtype=torch.float32)
+        self.seed = int(seed)
+        self.augment = augment
+        self.softening = softening
+        self._cache: torch.Tensor | None = None
+        if cache:
+            # Normalise once, chunk by chunk, straight from the memory map.
+            chunks = [
+                robust_normalise(images[i : i + 4096], softening)
+                for i in range(0, len(images), 4096)
+            ]
+            size = images.shape[-1]
+            joined = np.concatenate(chunks) if chunks else np.zeros((0, size, size), np.float32)
+            self._cache = torch.from_numpy(joined)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, key: tuple[int, int, Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, batch_number, indices = key
+        idx = np.asarray(indices, dtype=np.int64)
+        if self._cache is not None:
+            x = self._cache[torch.from_numpy(idx)]
+        else:
+            order = np.argsort(idx)  # sorted reads from the memory map, then restore order
+            block = np.empty((len(idx), *self.images.shape[1:]), np.float32)
+            block[order] = robust_normalise(self.images[idx[order]], self.softening)
+            x = torch.from_numpy(block)
+        if self.augment:
+            x = augment_batch(x, rng_for(self.seed, "augment", epoch, batch_number))
+        return x.unsqueeze(1).contiguous(), self.labels[torch.from_numpy(idx)]
+
+
+def augment_batch(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Apply an independent random dihedral transform to every image of ``x`` (N, S, S)."""
+    choice = rng.integers(0, N_DIHEDRAL, size=len(x))
+    out = x.clone()
+    for k in range(1, N_DIHEDRAL):
+        sel = np.flatnonzero(choice == k)
+        if len(sel):
+            t = torch.from_numpy(sel)
+            out[t] = dihedral(x[t], k)
+    return out
+
+
+class EpochBatchSampler(Sampler):
+    """Yields ``(epoch, batch_number, indices)``; the permutation depends only on (seed, epoch).
+
+    Lightning calls :meth:`set_epoch` at the start of every training epoch.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, shuffle: bool, drop_last: bool = False):
+        self.n, self.batch_size, self.seed = n, batch_size, int(seed)
+        self.shuffle, self.drop_last = shuffle, drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        if self.drop_last and self.n >= self.batch_size:
+            return self.n // self.batch_size
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[int, int, np.ndarray]]:
+        if self.shuffle:
+            order = rng_for(self.seed, "shuffle", self.epoch).permutation(self.n)
+        else:
+            order = np.arange(self.n)
+        for b in range(len(self)):
+            yield self.epoch, b, order[b * self.batch_size : (b + 1) * self.batch_size]
+
+
+def _loader(dataset: Dataset, sampler: EpochBatchSampler, workers: int) -> DataLoader:
+    return DataLoader(
+        dataset,
+        sampler=sampler,
+        batch_size=None,  # the sampler yields whole batches
+        num_workers=workers,
+        persistent_workers=workers > 0,
+    )
+
+
+class CutoutDataModule(L.LightningDataModule):
+    """Train/val/test cutouts of ``results/dataset`` for the detector."""
+
+    def __init__(
+        self,
+        dataset_dir: str | Path,
+        batch_size: int = 128,
+        seed: int = 0,
+        augment: bool = True,
+        cache: bool = True,
+        num_workers: int = 0,
+        softening: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.dataset_dir = Path(dataset_dir)
+        self.batch_size, self.seed = batch_size, int(seed)
+        self.augment, self.cache, self.num_workers = augment, cache, num_workers
+        self.softening = softening
+        self.datasets: dict[str, CutoutBatches] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
+        for split in wanted.get(stage or "", SPLITS):
+            if split in self.datasets:
+                continue
+            images = load_split_images(self.dataset_dir, split)
+            labels = split_labels(self.dataset_dir, split, len(images))
+            self.datasets[split] = CutoutBatches(
+                images,
+                labels,
+                self.seed,
+                augment=self.augment and split == "train",
+                cache=self.cache,
+                softening=self.softening,
+            )
+            log.info(
+                "%s: %d cutouts of %d px, %d positive",
+                split,
+                len(images),
+                images.shape[-1],
+                labels.sum(),
+            )
+
+    def _dataloader(self, split: str, shuffle: bool) -> DataLoader:
+        ds = self.datasets[split]
+        sampler = EpochBatchSampler(len(ds), self.batch_size, self.seed, shuffle=shuffle)
+        return _loader(ds, sampler, self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._dataloader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._dataloader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._dataloader("test", shuffle=False)
+
+
+# --- orbital elements ----------------------------------------------------------
+
+#: Features the impactor classifier may use (computed by :func:`element_features`).
+ELEMENT_FEATURES = (
+    "a_au",
+    "e",
+    "i_deg",
+    "q_au",
+    "Q_au",
+    "sin_w",
+    "cos_w",
+    "sin_om",
+    "cos_om",
+    "sin_ma",
+    "cos_ma",
+    "node_asc_au",
+    "node_desc_au",
+    "min_node_dist_au",
+    "log10_min_node_dist",
+    "H_mag",
+)
+
+
+def element_features(elements: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
+    """Feature matrix (N, len(names)) float32 from heliocentric ecliptic osculating elements.
+
+    ``elements`` columns: ``a_au``, ``e``, ``i_deg``, ``om_deg``, ``w_deg`` (and ``ma_deg``,
+    ``H_mag``, ``q_au`` when those features are asked for). Derived features:
+
+    - ``Q_au`` aphelion distance ``a (1 + e)``;
+    - ``node_asc_au`` / ``node_desc_au``: heliocentric distance at the ascending /
+      descending node, ``a (1 - e^2) / (1 +- e cos w)``; an orbit can only come close
+      to the Earth (r ~ 1 au, i ~ 0) near a node, so ``min_node_dist_au``
+      ``= min |r_node - 1 au|`` is a cheap MOID proxy for inclined orbits, and
+      ``log10_min_node_dist`` = log10(min_node_dist_au + 1e-4) spreads its small
+      values (where impactors live) for the network;
+    - angles as sine and cosine (no wrap-around at 360 deg).
+    """
+    unknown = sorted(set(names) - set(ELEMENT_FEATURES))
+    if unknown:
+        raise ValueError(f"unknown element feature(s) {unknown}; allowed: {list(ELEMENT_FEATURES)}")
+    for column in ("a_au", "e", "i_deg", "om_deg", "w_deg"):
+        if column not in elements.columns:
+            raise ValueError(f"orbital elements table: missing column {column!r}")
+    a = elements["a_au"].to_numpy(float)
+    e = elements["e"].to_numpy(float)
+    w = np.deg2rad(elements["w_deg"].to_numpy(float))
+    om = np.deg2rad(elements["om_deg"].to_numpy(float))
+    p = a * (1.0 - e**2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_asc = p / (1.0 + e * np.cos(w))
+        r_desc = p / (1.0 - e * np.cos(w))
+    columns: dict[str, np.ndarray] = {
+        "a_au": a,
+        "e": e,
+        "i_deg": elements["i_deg"].to_numpy(float),
+        "q_au": elements["q_au"].to_numpy(float) if "q_au" in elements else a * (1 - e),
+        "Q_au": a * (1.0 + e),
+        "sin_w": np.sin(w),
+        "cos_w": np.cos(w),
+        "sin_om": np.sin(om),
+        "cos_om": np.cos(om),
+        "node_asc_au": r_asc,
+        "node_desc_au": r_desc,
+        "min_node_dist_au": np.minimum(np.abs(r_asc - 1.0), np.abs(r_desc - 1.0)),
+    }
+    columns["log10_min_node_dist"] = np.log10(columns["min_node_dist_au"] + 1e-4)
+    if "ma_deg" in elements:
+        ma = np.deg2rad(elements["ma_deg"].to_numpy(float))
+        columns["sin_ma"], columns["cos_ma"] = np.sin(ma), np.cos(ma)
+    if "H_mag" in elements:
+        columns["H_mag"] = elements["H_mag"].to_numpy(float)
+    missing = [n for n in names if n not in columns]
+    if missing:
+        raise ValueError(
+            f"orbital elements table: columns needed for features {missing} are missing"
+        )
+    x = np.stack([columns[n] for n in names], axis=1)
+    bad = ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"orbital elements table: {bad.sum()} row(s) give non-finite features "
+            f"(first row index {np.flatnonzero(bad)[0]}); hyperbolic or missing elements?"
+        )
+    return x.astype(np.float32)
+
+
+def load_elements(path: str | Path) -> pd.DataFrame:
+    """Read ``elements.parquet`` and check the columns of the dataset contract."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"elements table not found: {path}")
+    table = pd.read_parquet(path)
+    for column in ("object_id", "split", "label", "a_au", "e", "i_deg", "om_deg", "w_deg"):
+        if column not in table.columns:
+            raise ValueError(f"{path}: missing column {column!r}")
+    return table
+
+
+class ElementsDataModule(L.LightningDataModule):
+    """Standardised orbital-element features of ``elements.parquet`` for the impactor MLP.
+
+    The whole table is a few thousand rows: each split is held as two tensors and
+    batches are index slices (same (seed, epoch)-keyed sampler as the images).
+    """
+
+    def __init__(
+        self,
+        elements_path: str | Path,
+        features: Sequence[str],
+        batch_size: int = 256,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.elements_path = Path(elements_path)
+        self.features = list(features)
+        self.batch_size, self.seed = batch_size, int(seed)
+        self.tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.tensors:
+            return
+        table = load_elements(self.elements_path)
+        for split in SPLITS:
+            rows = table[table["split"] == split]
+            x = element_features(rows, self.features)
+            y = rows["label"].to_numpy(np.float32)
+            self.tensors[split] = (torch.from_numpy(x), torch.from_numpy(y))
+        x_train = self.tensors["train"][0].numpy()
+        if len(x_train) == 0:
+            raise ValueError(f"{self.elements_path}: no rows with split == 'train'")
+        self.mean = x_train.mean(axis=0)
+        self.std = x_train.std(axis=0)
+        self.std[self.std == 0] = 1.0
+
+    def _dataloader(self, split: str, shuffle: bool) -> DataLoader:
+        x, y = self.tensors[split]
+        sampler = EpochBatchSampler(len(x), self.batch_size, self.seed, shuffle=shuffle)
+        return _loader(_TensorBatches(x, y), sampler, 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._dataloader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._dataloader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._dataloader("test", shuffle=False)
+
+
+class _TensorBatches(Dataset):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, key: tuple[int, int, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.from_numpy(np.asarray(key[2], dtype=np.int64))
+        return self.x[idx], self.y[idx]

@@ -1,0 +1,112 @@
+"""The CNN detector: is there an asteroid trail in this cutout?"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch import nn
+
+
+def conv_stages(n_conv: int) -> list[int]:
+    """Split ``n_conv`` 3x3 convolutions into 3 resolution stages (front-loaded).
+
+    7 -> [3, 2, 2]: most convolutions run at full resolution, where a faint
+    trail is still a few pixels wide.
+    """
+    if n_conv < 3:
+        raise ValueError(f"the detector needs at least 3 convolutions (depth >= 5), got {n_conv}")
+    base, extra = divmod(n_conv, 3)
+    return [base + (1 if s < extra else 0) for s in range(3)]
+
+
+class DetectorCNN(L.LightningModule):
+    """A plain ReLU CNN on (1, S, S) normalised cutouts, returning one logit per image.
+
+    ``depth`` counts weight layers: ``depth - 2`` 3x3 convolutions (batch norm,
+    ReLU) in three stages of width ``width``, ``2 width``, ``4 width`` separated
+    by 2x2 max pooling, average pooling to a 4 x 4 map (the position of a source
+    relative to the centre matters), then two dense layers.
+    The default ``depth = 9`` is the 9-layer ReLU CNN.
+    """
+
+    def __init__(
+        self,
+        depth: int = 9,
+        width: int = 16,
+        hidden: int = 64,
+        dropout: float = 0.1,
+        lr: float = 2e-3,
+        weight_decay: float = 1e-4,
+        max_epochs: int = 20,
+        pos_weight: float = 1.0,
+        image_size: int = 32,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        layers: list[nn.Module] = []
+        channels_in = 1
+        for stage, n in enumerate(conv_stages(depth - 2)):
+            channels = width * 2**stage
+            for _ in range(n):
+                layers += [
+                    nn.Conv2d(channels_in, channels, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(channels),
+                    nn.ReLU(inplace=True),
+                ]
+                channels_in = channels
+            if stage < 2:
+                layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        # The candidate sits at the cutout centre and field stars anywhere: the head keeps a
+        # coarse 4 x 4 map (global pooling would make the output blind to *where* a source is).
+        final_size = image_size // 4
+        if final_size < 4 or final_size % 4:
+            raise ValueError(f"image_size must be a multiple of 16, got {image_size}")
+        self.head = nn.Sequential(
+            nn.AvgPool2d(final_size // 4) if final_size > 4 else nn.Identity(),
+            nn.Flatten(),
+            nn.Linear(channels_in * 16, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, 1),
+        )
+        self.loss = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([float(pos_weight)]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (N,) for images (N, 1, S, S)."""
+        return self.head(self.features(x)).squeeze(-1)
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = self.loss(logits.float(), y)
+        acc = ((logits > 0).float() == y).float().mean()
+        on_step = stage == "train"
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        self.log(
+            f"{stage}_acc",
+            acc,
+            on_step=False,
+            on_epoch=True,
+            batch_size=len(y),
+            prog_bar=not on_step,
+        )
+        return loss
+
+    def training_step(self, batch, batch_idx):  # noqa: D102
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):  # noqa: D102
+        self._step(batch, "val")
+
+    def predict_step(self, batch, batch_idx):  # noqa: D102
+        return torch.sigmoid(self(batch[0]).float())
+
+    def configure_optimizers(self):  # noqa: D102
+        opt = torch.optim.AdamW(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=max(1, self.hparams.max_epochs)
+        )
+        return {"optimizer": opt, "lr_scheduler": sched}

@@ -1,0 +1,16 @@
+from pathlib import Path
+
+from asteroid_ml.evaluate import evaluate_model
+from asteroid_ml.workflow_support import rule_logging
+
+with rule_logging(snakemake):
+    dataset = snakemake.input.get("manifest") or snakemake.input.get("elements")
+    evaluate_model(
+        snakemake.config,
+        snakemake.wildcards.model,
+        snakemake.input.model,
+        Path(dataset).parent,
+        snakemake.output.metrics,
+        snakemake.output.predictions,
+        threads=snakemake.threads,
+    )
