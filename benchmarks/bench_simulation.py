@@ -1,0 +1,130 @@
+"""Simulation throughput: asteroid-years per core-second, workflow step vs raw integrator.
+
+    .venv/bin/python benchmarks/bench_simulation.py [--n 3000] [--years 35.6]
+
+1. Workflow step: ``simulate_shard`` for the background population (draws, the AMUSE
+   Mercury integration over the window with its encounter handling, bookkeeping,
+   Parquet output), one shard of ``--n`` objects integrated for ``--years``.
+2. Raw integrator: the same initial conditions (the objects written in step 1) and the
+   same planets, one ``evolve_model`` call of AMUSE Mercury over the same span.
+3. For information, the impactor step (launch phase in IAS15 + Mercury, backward):
+   asteroid-years = sum over impactors of (impact epoch - observation epoch).
+
+Core-seconds are the CPU time of this Python process plus that of its AMUSE worker
+processes (read from /proc before they stop), so the figures do not depend on how
+busy a shared machine is; wall-clock times are printed alongside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from amuse.units import units
+
+from asteroid_ml import simulate
+from asteroid_ml.config import load_config
+from asteroid_ml.simulate import GravityCode, _grid, simulate_shard
+from asteroid_ml.solar_system import YEAR_D, barycentric_states
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET = 5e4
+
+
+class CoreSeconds:
+    """Wall time, and CPU time of this process plus its AMUSE workers, of a block."""
+
+    def __enter__(self) -> CoreSeconds:
+        self.wall0 = time.perf_counter()
+        self.cpu0 = time.process_time() + simulate.WORKER_CPU_SECONDS[0]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall0
+        self.cpu = time.process_time() + simulate.WORKER_CPU_SECONDS[0] - self.cpu0
+
+
+def raw_mercury(config: dict, pos: np.ndarray, vel: np.ndarray, days: float) -> CoreSeconds:
+    """One raw Mercury run of the particles over ``days`` (start-up included)."""
+    _, _, _, step = _grid(config)
+    epoch = float(config["epoch_jd_tdb"])
+    p0, v0 = barycentric_states(epoch)
+    with CoreSeconds() as timer:
+        with GravityCode("mercury", step) as code:
+            code.set_massive_bodies(p0 - p0[0], v0 - v0[0])
+            code.add_particles(pos, vel)
+            code._code.evolve_model(days | units.day)
+    return timer
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=3000, help="background objects")
+    parser.add_argument("--n-impactors", type=int, default=300)
+    parser.add_argument("--years", type=float, default=35.6, help="integration span")
+    parser.add_argument(
+        "--timestep-days",
+        type=float,
+        default=None,
+        help="Mercury step (default: config/config.yaml)",
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    config = load_config(REPO / "config" / "config.yaml")
+    config["simulation"]["impactor"]["window_end_years"] = args.years
+    if args.timestep_days:
+        config["simulation"]["timestep_days"] = args.timestep_days
+    config["simulation"]["background"].update(n=args.n, shards=1)
+    config["simulation"]["impactor"].update(n=args.n_impactors, shards=1)
+    _, handover, n_int, _ = _grid(config)
+    span_days = n_int * handover  # the background runs on the hand-over grid
+    ast_years = args.n * span_days / YEAR_D
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bkg.parquet"
+        barycentric_states(float(config["epoch_jd_tdb"]))  # warm astropy up for both
+        with CoreSeconds() as wf:
+            simulate_shard(config, "background", 0, out)
+        table = pd.read_parquet(out)
+        pos = table[["x_au", "y_au", "z_au"]].to_numpy()
+        vel = table[["vx_au_d", "vy_au_d", "vz_au_d"]].to_numpy()
+        raw = raw_mercury(config, pos, vel, span_days)
+
+        imp_out = Path(tmp) / "imp.parquet"
+        with CoreSeconds() as imp_timer:
+            simulate_shard(copy.deepcopy(config), "impactor", 0, imp_out)
+        imp = pd.read_parquet(imp_out)
+        imp_years = float(((imp["impact_jd_tdb"] - imp["epoch_jd_tdb"]) / YEAR_D).sum())
+
+    wf_rate = ast_years / wf.cpu
+    raw_rate = ast_years / raw.cpu
+    print(
+        f"background: {args.n} asteroids x {span_days / YEAR_D:.2f} yr = {ast_years:,.0f} "
+        f"asteroid-years (Mercury, step {config['simulation']['timestep_days']} d)"
+    )
+    print(
+        f"  workflow step (simulate_shard): {wf.cpu:7.2f} core-s ({wf.wall:6.2f} s wall)  "
+        f"{wf_rate:10,.0f} ast-yr/core-s"
+    )
+    print(
+        f"  raw Mercury evolve_model      : {raw.cpu:7.2f} core-s ({raw.wall:6.2f} s wall)  "
+        f"{raw_rate:10,.0f} ast-yr/core-s"
+    )
+    print(f"  ratio raw / workflow          : {raw_rate / wf_rate:7.2f}  (target <= 1.5)")
+    print(f"  target >= {TARGET:,.0f} ast-yr/core-s: {'met' if wf_rate >= TARGET else 'NOT met'}")
+    print(
+        f"impactors: {len(imp)} objects, {imp_years:,.0f} asteroid-years backward in "
+        f"{imp_timer.cpu:.2f} core-s = {imp_years / imp_timer.cpu:,.0f} ast-yr/core-s "
+        "(IAS15 launch phase + Mercury)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,906 @@
+"""Population simulation with AMUSE: known impactors and a non-impacting background.
+
+Impactors (Hefele et al. 2020, A&A 634, A45): every impactor gets an impact epoch
+drawn uniformly from a window after the observation epoch, a random point on
+Earth's surface, an impact speed from a truncated log-normal distribution and an
+incoming direction (impact angle distributed as sin 2θ, Shoemaker's isotropic-flux
+law). It is then integrated *backward* to the observation epoch by time reversal:
+all velocities are flipped, the system is integrated forward in reversed time
+τ = t_start - t, and velocities are flipped back at the end.
+
+The integration runs in two phases (see :func:`_launch_phase`):
+
+1. *Launch phase*, precise: from the start of the hand-over interval that contains
+   the impact, the massive bodies as they are in the AMUSE code are copied into
+   a REBOUND IAS15 integration, the particle is launched from Earth's surface at its
+   exact impact epoch and followed through the deep part of Earth's potential
+   until the end of the interval (at most ``handover_days``).
+2. *Population phase*, AMUSE: the particle is added to the AMUSE gravity code
+   (Mercury by default: hybrid symplectic with close-encounter handling) at the
+   hand-over time and integrated with all others to the observation epoch.
+
+The AMUSE code is stepped through the same global grid of hand-over times in
+every shard, so the planets follow the same trajectory whatever the shard
+split, and every object's random stream is keyed by (seed, population, object
+index) only.
+
+Background: a documented parametric NEO model drawn at the observation epoch
+(:func:`draw_background_elements`), integrated forward over the impact window
+with the same AMUSE code; objects that the code removes (collision with a body or
+ejection) are redrawn from the object's own random stream.
+
+Outputs: one Parquet file per shard, columns as in the README stage table,
+heliocentric ecliptic-J2000 osculating elements and state at the epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import math
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from asteroid_ml.seeds import rng_for
+from asteroid_ml.solar_system import (
+    AU_KM,
+    BODIES,
+    DAY_S,
+    EARTH_RADIUS_AU,
+    GM_AU3_D2,
+    GM_SUN,
+    RADIUS_KM,
+    YEAR_D,
+    barycentric_states,
+    elements_to_state,
+    state_to_elements,
+)
+
+log = logging.getLogger(__name__)
+
+POPULATIONS = ("impactor", "background")
+ID_PREFIX = {"impactor": "imp", "background": "bkg"}
+KMS_TO_AUD = DAY_S / AU_KM
+EARTH_INDEX = BODIES.index("earth")
+
+STATE_COLUMNS = ["x_au", "y_au", "z_au", "vx_au_d", "vy_au_d", "vz_au_d"]
+OUTPUT_COLUMNS = [
+    "object_id",
+    "object_index",
+    "population",
+    "epoch_jd_tdb",
+    "a_au",
+    "e",
+    "i_deg",
+    "om_deg",
+    "w_deg",
+    "ma_deg",
+    *STATE_COLUMNS,
+    "H_mag",
+    "impact_jd_tdb",
+    "impact_speed_kms",
+]
+UNITS = {
+    "epoch_jd_tdb": "Julian date, TDB",
+    "a_au": "au",
+    "i_deg": "deg",
+    "om_deg": "deg",
+    "w_deg": "deg",
+    "ma_deg": "deg",
+    "x_au": "au, heliocentric ecliptic J2000",
+    "vx_au_d": "au/day, heliocentric ecliptic J2000",
+    "H_mag": "mag (absolute, H-G system)",
+    "impact_jd_tdb": "Julian date, TDB",
+    "impact_speed_kms": "km/s, relative to Earth's centre at the surface",
+}
+
+#: Rounds of redrawing objects the code removed before giving up.
+MAX_REDRAW_ROUNDS = 5
+
+
+class SimulationError(RuntimeError):
+    """The gravity code failed (crashed worker, wrong time, lost particles)."""
+
+
+# --- sharding and random draws ---------------------------------------------------------
+
+
+def shard_indices(n: int, n_shards: int, shard: int) -> np.ndarray:
+    """Object indices of ``shard`` (contiguous blocks, as even as possible)."""
+    if not 0 <= shard < n_shards:
+        raise ValueError(f"shard {shard} out of range for {n_shards} shard(s)")
+    bounds = np.linspace(0, n, n_shards + 1).round().astype(int)
+    return np.arange(bounds[shard], bounds[shard + 1])
+
+
+def object_id(population: str, index: int) -> str:
+    return f"{ID_PREFIX[population]}-{index:06d}"
+
+
+def draw_h_mag(rng: np.random.Generator, h_min: float, h_max: float, slope: float) -> float:
+    """H from a truncated power law, N(<H) ∝ 10^(slope·H), by inverse transform."""
+    u = rng.uniform()
+    lo, hi = 10.0 ** (slope * h_min), 10.0 ** (slope * h_max)
+    return float(np.log10(lo + u * (hi - lo)) / slope)
+
+
+def _unit_vector(rng: np.random.Generator) -> np.ndarray:
+    z = rng.uniform(-1.0, 1.0)
+    phi = rng.uniform(0.0, 2 * np.pi)
+    s = math.sqrt(1.0 - z * z)
+    return np.array([s * math.cos(phi), s * math.sin(phi), z])
+
+
+@dataclass(frozen=True)
+class ImpactLaunch:
+    """An impact: epoch (JD TDB), geocentric surface point (au) and impact velocity (au/day)."""
+
+    index: int
+    impact_jd_tdb: float
+    position: np.ndarray
+    velocity: np.ndarray
+    speed_kms: float
+    h_mag: float
+
+
+def earth_escape_speed_kms() -> float:
+    return math.sqrt(2 * GM_AU3_D2["earth"] / EARTH_RADIUS_AU) / KMS_TO_AUD
+
+
+def _outgoing_asymptote(r: np.ndarray, v: np.ndarray, mu: float) -> np.ndarray:
+    """Asymptotic velocity (au/day) of the two-body hyperbola through (r, v) as t -> +inf."""
+    h = np.cross(r, v)
+    e_vec = np.cross(v, h) / mu - r / np.linalg.norm(r)
+    e = np.linalg.norm(e_vec)
+    v_inf = math.sqrt(max(np.dot(v, v) - 2 * mu / np.linalg.norm(r), 0.0))
+    e_hat = e_vec / e
+    p_hat = np.cross(h / np.linalg.norm(h), e_hat)
+    direction = -e_hat / e + math.sqrt(1 - 1 / e**2) * p_hat
+    # Unit length: |(-1/e, sqrt(1-1/e^2))| = 1.
+    return v_inf * direction
+
+
+def draw_impact(
+    config: dict[str, Any], index: int, earth_helio: tuple[np.ndarray, np.ndarray] | None = None
+) -> ImpactLaunch:
+    """Draw impactor ``index``: epoch, surface point, speed and incoming direction.
+
+    Launches whose approximate pre-encounter heliocentric orbit (Earth's velocity
+    plus the asymptotic hyperbolic excess velocity) is unbound or has
+    a > ``max_a_au`` are redrawn (speed and direction; the epoch is kept), so the
+    speed distribution actually recorded is the drawn one reshaped by that cut.
+    """
+    sim = config["simulation"]
+    icfg = sim["impactor"]
+    rng = rng_for(config["seed"], "simulate-impactor", index)
+    epoch = float(config["epoch_jd_tdb"])
+    t_imp = epoch + rng.uniform(icfg["window_start_years"], icfg["window_end_years"]) * YEAR_D
+    h_mag = draw_h_mag(rng, sim["h_min_mag"], sim["h_max_mag"], sim["h_slope"])
+    if earth_helio is None:
+        pos, vel = barycentric_states(t_imp)
+        earth_helio = (pos[EARTH_INDEX] - pos[0], vel[EARTH_INDEX] - vel[0])
+    r_earth, v_earth = earth_helio
+    v_esc = earth_escape_speed_kms()
+    mu_e = GM_AU3_D2["earth"]
+    for _attempt in range(1000):
+        n_hat = _unit_vector(rng)
+        while True:  # truncated log-normal impact speed
+            speed = icfg["speed_median_kms"] * math.exp(icfg["speed_log_sigma"] * rng.normal())
+            if v_esc * 1.0001 < speed <= icfg["speed_max_kms"]:
+                break
+        # Impact angle θ from the horizontal with density sin 2θ: sin^2 θ uniform.
+        theta = math.asin(math.sqrt(rng.uniform()))
+        azimuth = rng.uniform(0.0, 2 * np.pi)
+        e1 = np.cross(n_hat, [0.0, 0.0, 1.0] if abs(n_hat[2]) < 0.9 else [1.0, 0.0, 0.0])
+        e1 /= np.linalg.norm(e1)
+        e2 = np.cross(n_hat, e1)
+        tangent = math.cos(azimuth) * e1 + math.sin(azimuth) * e2
+        v_imp = speed * KMS_TO_AUD * (-math.sin(theta) * n_hat + math.cos(theta) * tangent)
+        r_imp = EARTH_RADIUS_AU * n_hat
+        # Time-reversed motion leaves Earth along (r, -v); the real pre-encounter
+        # heliocentric velocity is Earth's minus that asymptote.
+        u_out = _outgoing_asymptote(r_imp, -v_imp, mu_e)
+        v_helio = v_earth - u_out
+        inv_a = 2.0 / np.linalg.norm(r_earth) - np.dot(v_helio, v_helio) / GM_SUN
+        if inv_a > 1.0 / sim["max_a_au"]:
+            return ImpactLaunch(index, t_imp, r_imp, v_imp, speed, h_mag)
+    raise SimulationError(f"impactor {index}: no bound launch found in 1000 draws")
+
+
+def draw_background_elements(
+    config: dict[str, Any], index: int, attempt: int = 0
+) -> dict[str, float]:
+    """Parametric NEO model for background object ``index`` (``attempt`` > 0: a redraw).
+
+    a uniform in [a_min_au, a_max_au]; e Rayleigh(e_sigma) and i Rayleigh(i_sigma_deg)
+    kept when e < 0.95, q = a(1 - e) < q_max_au and i < 90 deg (rejection); Ω, ω, M
+    uniform; H from the truncated power law shared with the impactors.
+    """
+    sim = config["simulation"]
+    b = sim["background"]
+    rng = rng_for(config["seed"], "simulate-background", index, attempt)
+    while True:
+        a = rng.uniform(b["a_min_au"], b["a_max_au"])
+        e = rng.rayleigh(b["e_sigma"])
+        inc = rng.rayleigh(b["i_sigma_deg"])
+        if e < 0.95 and a * (1 - e) < b["q_max_au"] and inc < 90.0:
+            break
+    om, w, ma = rng.uniform(0.0, 360.0, size=3)
+    h_mag = draw_h_mag(rng, sim["h_min_mag"], sim["h_max_mag"], sim["h_slope"])
+    return {"a_au": a, "e": e, "i_deg": inc, "om_deg": om, "w_deg": w, "ma_deg": ma, "H_mag": h_mag}
+
+
+# --- AMUSE gravity codes -----------------------------------------------------------------
+
+
+def _amuse_g() -> float:
+    from amuse.units import constants, units
+
+    return constants.G.value_in(units.AU**3 / units.MSun / units.day**2)
+
+
+class GravityCode:
+    """A thin wrapper around an AMUSE gravity code in au, day and heliocentric axes.
+
+    The massive bodies are :data:`BODIES` (Sun first); positions are given and
+    returned relative to the Sun. Massless particles are added with
+    :meth:`add_particles` and identified by the integer handles it returns.
+    Use as a context manager: the worker is stopped (and, if it does not stop,
+    killed) on exit, whatever happened.
+    """
+
+    def __init__(self, code: str, timestep_days: float) -> None:
+        if code not in ("mercury", "huayno"):
+            raise ValueError(f"simulation.code: unknown gravity code {code!r} (mercury, huayno)")
+        self.name = code
+        self.timestep_days = timestep_days
+        self._code: Any = None
+        self._big: Any = None
+        self._particles: list[Any] = []
+        self._watchdog: subprocess.Popen[bytes] | None = None
+
+    # Lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> GravityCode:
+        from amuse.support.literature import TrackLiteratureReferences
+
+        TrackLiteratureReferences.suppress_output()
+        # AMUSE logs every state transition at INFO under the logger name "state".
+        logging.getLogger("state").setLevel(logging.WARNING)
+        try:
+            if self.name == "mercury":
+                from amuse.community.mercury.interface import MercuryWayWard
+
+                self._code = MercuryWayWard(channel_type="sockets", initialize_mpi=False)
+                self._code.initialize_code()
+                self._code.parameters.timestep = self.timestep_days | _u().day
+            else:
+                from amuse.community.huayno.interface import Huayno
+                from amuse.units import nbody_system
+
+                converter = nbody_system.nbody_to_si(1.0 | _u().MSun, 1.0 | _u().AU)
+                self._code = Huayno(converter, channel_type="sockets", initialize_mpi=False)
+                self._code.parameters.timestep_parameter = 0.01
+                self._code.parameters.inttype_parameter = self._code.inttypes.SHARED4
+            self._start_watchdog()
+        except Exception:
+            self.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def __exit__(self, exc_type: object = None, *exc: object) -> None:
+        code, self._code = self._code, None
+        tree = worker_processes(code)
+        WORKER_CPU_SECONDS[0] += _cpu_seconds(tree)
+        if code is not None:
+            # On an error or a signal the worker may be busy inside a long evolve_model and
+            # would only read a stop request when done: kill it first, then drop the channel.
+            if exc_type is not None:
+                for pid in reversed(tree):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
+            try:
+                if exc_type is not None:
+                    raise RuntimeError("worker killed")
+                code.stop()
+            except Exception:
+                # Dead worker: drop the channel so that AMUSE's __del__ does not retry.
+                with contextlib.suppress(Exception):
+                    code.legacy_interface.channel.stop()
+                with contextlib.suppress(Exception):
+                    code.legacy_interface.channel = None
+        for pid in tree:  # whatever did not exit with stop()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if self._watchdog is not None:
+            with contextlib.suppress(Exception):
+                self._watchdog.kill()
+                self._watchdog.wait(timeout=5)
+            self._watchdog = None
+
+    def _start_watchdog(self) -> None:
+        """Kill the worker processes if this Python process dies without ``__exit__`` (SIGKILL)."""
+        tree = worker_processes(self._code)
+        if not tree:
+            return
+        script = (
+            "import os,sys,time,signal\n"
+            "parent,workers=int(sys.argv[1]),[int(p) for p in sys.argv[2:]]\n"
+            "while True:\n"
+            "    time.sleep(0.5)\n"
+            "    if os.getppid()!=parent:\n"
+            "        for w in workers:\n"
+            "            try: os.kill(w,signal.SIGKILL)\n"
+            "            except OSError: pass\n"
+            "        break\n"
+        )
+        self._watchdog = subprocess.Popen(
+            [sys.executable, "-c", script, str(os.getpid()), *map(str, tree)],
+            stdin=subprocess.DEVNULL,
+        )
+
+    # State -----------------------------------------------------------------------------
+    def set_massive_bodies(self, pos: np.ndarray, vel: np.ndarray) -> None:
+        """Massive bodies' heliocentric positions (au) and velocities (au/day), Sun first."""
+        from amuse.datamodel import Particles
+
+        u = _u()
+        masses = np.array([GM_AU3_D2[b] for b in BODIES]) / _amuse_g()
+        radii_au = np.array([RADIUS_KM[b] for b in BODIES]) / AU_KM
+        if self.name == "mercury":
+            sun = Particles(1)
+            sun.mass = masses[0] | u.MSun
+            sun.radius = radii_au[0] | u.AU
+            sun.position = [0.0, 0.0, 0.0] | u.AU
+            sun.velocity = [0.0, 0.0, 0.0] | u.AUd
+            self._code.central_particle.add_particles(sun)
+            big = Particles(len(BODIES) - 1)
+            big.mass = masses[1:] | u.MSun
+            # Mercury derives collision radii from the density.
+            big.density = (masses[1:] / (4 / 3 * np.pi * radii_au[1:] ** 3)) | u.MSun / u.AU**3
+            big.position = (pos[1:] - pos[0]) | u.AU
+            big.velocity = (vel[1:] - vel[0]) | u.AUd
+            big.celimit = 3.0
+            self._big = self._code.orbiters.add_particles(big)
+            self._code.commit_particles()
+        else:
+            big = Particles(len(BODIES))
+            big.mass = masses | u.MSun
+            big.radius = radii_au | u.AU
+            big.position = (pos - pos[0]) | u.AU
+            big.velocity = (vel - vel[0]) | u.AUd
+            self._big = self._code.particles.add_particles(big)
+            self._code.commit_particles()
+
+    def add_particles(self, pos: np.ndarray, vel: np.ndarray) -> Any:
+        """Add massless particles at heliocentric (pos, vel); returns their AMUSE subset."""
+        from amuse.datamodel import Particles
+
+        u = _u()
+        sun_pos, sun_vel = self._sun_state()
+        new = Particles(len(pos))
+        new.mass = 0.0 | u.MSun
+        new.position = (pos + sun_pos) | u.AU
+        new.velocity = (vel + sun_vel) | u.AUd
+        if self.name == "mercury":
+            new.density = 1.0 | u.MSun / u.AU**3
+            new.celimit = 0.0
+            added = self._code.orbiters.add_particles(new)
+        else:
+            new.radius = 0.0 | u.AU
+            added = self._code.particles.add_particles(new)
+        return added
+
+    def _sun_state(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.name == "mercury":
+            return np.zeros(3), np.zeros(3)
+        u = _u()
+        sun = self._big[0]
+        return sun.position.value_in(u.AU), sun.velocity.value_in(u.AUd)
+
+    def massive_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """Heliocentric positions and velocities of :data:`BODIES` (Sun = zeros)."""
+        u = _u()
+        pos = self._big.position.value_in(u.AU)
+        vel = self._big.velocity.value_in(u.AUd)
+        if self.name == "mercury":
+            return np.vstack([np.zeros(3), pos]), np.vstack([np.zeros(3), vel])
+        return pos - pos[0], vel - vel[0]
+
+    def particle_state(self, subset: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Heliocentric states of ``subset``; third value: mask of particles still present."""
+        u = _u()
+        live = self._code.orbiters if self.name == "mercury" else self._code.particles
+        present = np.isin(subset.key, live.key)
+        pos = np.full((len(subset), 3), np.nan)
+        vel = np.full((len(subset), 3), np.nan)
+        if present.any():
+            kept = (
+                live._subset(subset.key[present]) if hasattr(live, "_subset") else subset[present]
+            )
+            sun_pos, sun_vel = self._sun_state()
+            pos[present] = kept.position.value_in(u.AU) - sun_pos
+            vel[present] = kept.velocity.value_in(u.AUd) - sun_vel
+        return pos, vel, present
+
+    def evolve(self, t_days: float) -> None:
+        """Advance to model time ``t_days`` (days since the start); checks the time reached."""
+        u = _u()
+        try:
+            self._code.evolve_model(t_days | u.day)
+            if self.name == "mercury":
+                reached = self._code.get_time().value_in(u.day)
+            else:
+                reached = self._code.model_time.value_in(u.day)
+        except Exception as exc:
+            raise SimulationError(
+                f"AMUSE {self.name} worker failed while evolving to t = {t_days:.3f} d: {exc}"
+            ) from exc
+        if abs(reached - t_days) > 1e-6 * max(1.0, abs(t_days)):
+            raise SimulationError(
+                f"AMUSE {self.name} stopped at t = {reached} d instead of {t_days} d "
+                "(hand-over interval must be a multiple of the timestep)"
+            )
+
+    def total_energy(self) -> float:
+        return float(
+            self._code.get_total_energy().value_in(_u().MSun * _u().AU ** 2 / _u().day ** 2)
+        )
+
+
+def _u() -> Any:
+    from amuse.units import units
+
+    return units
+
+
+#: CPU seconds used by AMUSE worker processes of this Python process (for benchmarks).
+WORKER_CPU_SECONDS = [0.0]
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of running processes (from /proc; 0 where unreadable)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _worker_pid(code: Any) -> int | None:
+    """PID of the process a sockets-channel code was started as (AMUSE's launcher)."""
+    with contextlib.suppress(Exception):
+        return int(code.legacy_interface.channel.process.pid)
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    children.append(int(entry.name))
+    return children
+
+
+def worker_processes(code: Any) -> list[int]:
+    """The launcher process of an AMUSE worker and all its descendants (the worker proper:
+    AMUSE starts ``run_command_redirected.py``, which runs the code's binary)."""
+    root = _worker_pid(code)
+    if root is None:
+        return []
+    tree, frontier = [root], [root]
+    while frontier:
+        frontier = [c for p in frontier for c in _children(p)]
+        tree += frontier
+    return tree
+
+
+@contextlib.contextmanager
+def terminate_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit so that ``finally`` blocks stop the AMUSE workers."""
+    if not _in_main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(f"terminated by signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+# --- launch phase (REBOUND IAS15) ---------------------------------------------------------
+
+
+def _launch_phase(
+    massive_pos: np.ndarray,
+    massive_vel: np.ndarray,
+    launches: list[tuple[float, np.ndarray, np.ndarray]],
+    duration: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Launch particles from Earth in IAS15 and follow them to their hand-over time.
+
+    ``massive_*``: heliocentric state of :data:`BODIES` at the interval start (reversed
+    time). ``launches``: (delay in days, geocentric position au, geocentric velocity
+    au/day in reversed time) per particle. Each particle gets its own integration so
+    that its trajectory does not depend on which other particles share the interval
+    (IAS15's step size is global). Returns heliocentric states after ``duration`` days.
+    """
+    import rebound
+
+    out_pos = np.empty((len(launches), 3))
+    out_vel = np.empty((len(launches), 3))
+    for k, (delay, r_geo, v_geo) in enumerate(launches):
+        sim = rebound.Simulation()
+        sim.G = 1.0  # masses are GM in au^3/day^2
+        sim.integrator = "ias15"
+        for j, body in enumerate(BODIES):
+            sim.add(
+                m=GM_AU3_D2[body],
+                x=massive_pos[j, 0],
+                y=massive_pos[j, 1],
+                z=massive_pos[j, 2],
+                vx=massive_vel[j, 0],
+                vy=massive_vel[j, 1],
+                vz=massive_vel[j, 2],
+            )
+        sim.N_active = len(BODIES)
+        sim.integrate(delay, exact_finish_time=1)
+        earth = sim.particles[EARTH_INDEX]
+        sim.add(
+            m=0.0,
+            x=earth.x + r_geo[0],
+            y=earth.y + r_geo[1],
+            z=earth.z + r_geo[2],
+            vx=earth.vx + v_geo[0],
+            vy=earth.vy + v_geo[1],
+            vz=earth.vz + v_geo[2],
+        )
+        sim.integrate(duration, exact_finish_time=1)
+        p, sun = sim.particles[len(BODIES)], sim.particles[0]
+        out_pos[k] = np.array(p.xyz) - np.array(sun.xyz)
+        out_vel[k] = np.array(p.vxyz) - np.array(sun.vxyz)
+    return out_pos, out_vel
+
+
+# --- populations --------------------------------------------------------------------------
+
+
+def _grid(config: dict[str, Any]) -> tuple[float, float, int, float]:
+    """(t_start JD, hand-over interval days, number of intervals, timestep days)."""
+    sim = config["simulation"]
+    handover = float(sim["handover_days"])
+    n_sub = max(1, round(handover / sim["timestep_days"]))
+    step = handover / n_sub
+    n_int = math.ceil(sim["impactor"]["window_end_years"] * YEAR_D / handover - 1e-9)
+    t_start = float(config["epoch_jd_tdb"]) + n_int * handover
+    return t_start, handover, n_int, step
+
+
+def integrate_impactors(
+    config: dict[str, Any], launches: list[ImpactLaunch]
+) -> dict[str, np.ndarray]:
+    """Integrate ``launches`` backward to the epoch; heliocentric state at the epoch.
+
+    Returns ``pos`` (N, 3) au, ``vel`` (N, 3) au/day (real-time direction) and
+    ``present`` (N,) bool (False where the code removed the particle).
+    """
+    sim_cfg = config["simulation"]
+    t_start, handover, n_int, _ = _grid(config)
+    # Impactors get their own (shorter) step: their eccentric orbits have fast perihelion
+    # passages, and the launch phase, not Mercury, dominates their cost.
+    step = handover / max(1, round(handover / float(sim_cfg["impactor"]["timestep_days"])))
+    min_launch = float(sim_cfg["launch_min_days"])
+    # Reversed time: τ = t_start - t; flip velocities.
+    tau_imp = np.array([t_start - L.impact_jd_tdb for L in launches])
+    launch_grid = np.floor(tau_imp / handover).astype(int)
+    # Hand over at the first grid time at least launch_min_days after the launch, so that
+    # the particle has left Earth's Hill sphere (capped at the epoch).
+    hand_grid = np.minimum(np.ceil((tau_imp + min_launch) / handover).astype(int), n_int)
+    pos0, vel0 = barycentric_states(t_start)
+    pending: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    handles: list[tuple[np.ndarray, Any]] = []
+    with GravityCode(sim_cfg["code"], step) as code:
+        code.set_massive_bodies(pos0 - pos0[0], -(vel0 - vel0[0]))
+        for j in range(n_int):
+            members = np.flatnonzero(launch_grid == j)
+            if len(members):
+                mpos, mvel = code.massive_state()
+                for h in np.unique(hand_grid[members]):
+                    group = members[hand_grid[members] == h]
+                    jobs = [
+                        (tau_imp[m] - j * handover, launches[m].position, -launches[m].velocity)
+                        for m in group
+                    ]
+                    ppos, pvel = _launch_phase(mpos, mvel, jobs, (h - j) * handover)
+                    pending.setdefault(int(h), []).append((group, ppos, pvel))
+            code.evolve((j + 1) * handover)
+            for group, ppos, pvel in pending.pop(j + 1, []):
+                handles.append((group, code.add_particles(ppos, pvel)))
+            if (j + 1) % max(1, n_int // 10) == 0:
+                log.info(
+                    "impactors: reversed time %.1f / %.1f yr",
+                    (j + 1) * handover / YEAR_D,
+                    n_int * handover / YEAR_D,
+                )
+        if pending:
+            raise SimulationError(f"internal error: launches left for grid {sorted(pending)}")
+        pos = np.full((len(launches), 3), np.nan)
+        vel = np.full((len(launches), 3), np.nan)
+        present = np.zeros(len(launches), bool)
+        for members, subset in handles:
+            p, v, ok = code.particle_state(subset)
+            pos[members], vel[members], present[members] = p, -v, ok
+    return {"pos": pos, "vel": vel, "present": present}
+
+
+def simulate_impactors(config: dict[str, Any], indices: np.ndarray) -> pd.DataFrame:
+    """Impactor rows for object ``indices`` (see module docstring)."""
+    epoch = float(config["epoch_jd_tdb"])
+    launches = _draw_impacts(config, indices)
+    rows: dict[int, dict[str, Any]] = {}
+    todo = list(launches)
+    for round_ in range(MAX_REDRAW_ROUNDS + 1):
+        if not todo:
+            break
+        result = integrate_impactors(config, todo)
+        el = state_to_elements(
+            np.nan_to_num(result["pos"], nan=1.0), np.nan_to_num(result["vel"], nan=0.01)
+        )
+        redo = []
+        for k, launch in enumerate(todo):
+            if not result["present"][k] or not (0 <= el["e"][k] < 1):
+                redo.append(launch)
+                continue
+            rows[launch.index] = _row(
+                "impactor",
+                launch.index,
+                epoch,
+                result["pos"][k],
+                result["vel"][k],
+                el,
+                k,
+                launch.h_mag,
+                launch.impact_jd_tdb,
+                launch.speed_kms,
+            )
+        if redo:
+            log.warning(
+                "impactors: %d removed or unbound, redrawing (round %d)", len(redo), round_ + 1
+            )
+            todo = [_redraw_impact(config, L, round_ + 1) for L in redo]
+        else:
+            todo = []
+    if todo:
+        raise SimulationError(f"impactors {[L.index for L in todo]}: still invalid after redraws")
+    return pd.DataFrame([rows[i] for i in sorted(rows)], columns=OUTPUT_COLUMNS)
+
+
+def _draw_impacts(config: dict[str, Any], indices: np.ndarray) -> list[ImpactLaunch]:
+    sim = config["simulation"]["impactor"]
+    rngs = [rng_for(config["seed"], "simulate-impactor", int(i)) for i in indices]
+    epoch = float(config["epoch_jd_tdb"])
+    # Earth's states at all impact epochs in one vectorised ephemeris call (the
+    # first draw of each object's stream is its epoch, as in draw_impact).
+    t_imp = np.array(
+        [
+            epoch + r.uniform(sim["window_start_years"], sim["window_end_years"]) * YEAR_D
+            for r in rngs
+        ]
+    )
+    if len(t_imp) == 0:
+        return []
+    pos, vel = barycentric_states(t_imp)
+    return [
+        draw_impact(
+            config, int(i), (pos[k, EARTH_INDEX] - pos[k, 0], vel[k, EARTH_INDEX] - vel[k, 0])
+        )
+        for k, i in enumerate(indices)
+    ]
+
+
+def _redraw_impact(config: dict[str, Any], launch: ImpactLaunch, attempt: int) -> ImpactLaunch:
+    """A new launch for the same object and epoch, from the (seed, object, attempt) stream."""
+    cfg = dict(config)
+    cfg["seed"] = int(
+        rng_for(config["seed"], "simulate-impactor-redraw", launch.index, attempt).integers(2**32)
+    )
+    new = draw_impact(cfg, launch.index)
+    return ImpactLaunch(
+        launch.index, new.impact_jd_tdb, new.position, new.velocity, new.speed_kms, launch.h_mag
+    )
+
+
+def _row(
+    population: str,
+    index: int,
+    epoch: float,
+    pos: np.ndarray,
+    vel: np.ndarray,
+    el: dict[str, np.ndarray],
+    k: int,
+    h_mag: float,
+    impact_jd: float,
+    impact_speed: float,
+) -> dict[str, Any]:
+    return {
+        "object_id": object_id(population, index),
+        "object_index": index,
+        "population": population,
+        "epoch_jd_tdb": epoch,
+        "a_au": float(el["a_au"][k]),
+        "e": float(el["e"][k]),
+        "i_deg": float(el["i_deg"][k]),
+        "om_deg": float(el["om_deg"][k]),
+        "w_deg": float(el["w_deg"][k]),
+        "ma_deg": float(el["ma_deg"][k]),
+        **{c: float(x) for c, x in zip(STATE_COLUMNS, [*pos, *vel], strict=True)},
+        "H_mag": h_mag,
+        "impact_jd_tdb": impact_jd,
+        "impact_speed_kms": impact_speed,
+    }
+
+
+def integrate_forward(
+    config: dict[str, Any], pos: np.ndarray, vel: np.ndarray, duration_days: float
+) -> np.ndarray:
+    """Integrate particles forward from the epoch for ``duration_days``; mask of survivors."""
+    sim_cfg = config["simulation"]
+    epoch = float(config["epoch_jd_tdb"])
+    _, handover, _, step = _grid(config)
+    n_int = max(1, math.ceil(duration_days / handover - 1e-9))
+    p0, v0 = barycentric_states(epoch)
+    with GravityCode(sim_cfg["code"], step) as code:
+        code.set_massive_bodies(p0 - p0[0], v0 - v0[0])
+        subset = code.add_particles(pos, vel)
+        # One long call: every evolve_model call restarts Mercury's integrator (~0.1 s
+        # at N = 3,000); the end is a whole number of steps.
+        code.evolve(n_int * handover)
+        _, _, present = code.particle_state(subset)
+    return present
+
+
+def simulate_background(config: dict[str, Any], indices: np.ndarray) -> pd.DataFrame:
+    """Background rows for object ``indices``: parametric NEOs that survive the window."""
+    epoch = float(config["epoch_jd_tdb"])
+    window = config["simulation"]["impactor"]["window_end_years"] * YEAR_D
+    attempt = dict.fromkeys(map(int, indices), 0)
+    rows: dict[int, dict[str, Any]] = {}
+    todo = [int(i) for i in indices]
+    for round_ in range(MAX_REDRAW_ROUNDS + 1):
+        if not todo:
+            break
+        draws = [draw_background_elements(config, i, attempt[i]) for i in todo]
+        el = {k: np.array([d[k] for d in draws]) for k in draws[0]}
+        pos, vel = elements_to_state(
+            el["a_au"], el["e"], el["i_deg"], el["om_deg"], el["w_deg"], el["ma_deg"]
+        )
+        survived = integrate_forward(config, pos, vel, window)
+        redo = []
+        for k, i in enumerate(todo):
+            if not survived[k]:
+                attempt[i] += 1
+                redo.append(i)
+                continue
+            rows[i] = _row(
+                "background", i, epoch, pos[k], vel[k], el, k, el["H_mag"][k], np.nan, np.nan
+            )
+        if redo:
+            log.warning(
+                "background: %d objects removed by the code, redrawing (round %d)",
+                len(redo),
+                round_ + 1,
+            )
+        todo = redo
+    if todo:
+        raise SimulationError(f"background objects {todo}: still removed after redraws")
+    return pd.DataFrame([rows[i] for i in sorted(rows)], columns=OUTPUT_COLUMNS)
+
+
+# --- stage entry point ----------------------------------------------------------------------
+
+
+def check_simulation_config(config: dict[str, Any]) -> None:
+    """Cross-key checks of the ``simulation`` section that the JSON schema cannot express."""
+    sim = config["simulation"]
+    imp, bkg = sim["impactor"], sim["background"]
+    problems = []
+    if imp["window_start_years"] >= imp["window_end_years"]:
+        problems.append("simulation.impactor.window_start_years must be < window_end_years")
+    if bkg["a_min_au"] >= bkg["a_max_au"]:
+        problems.append("simulation.background.a_min_au must be < a_max_au")
+    if bkg["q_max_au"] <= 0.0 or bkg["a_min_au"] * (1 - 0.95) >= bkg["q_max_au"]:
+        problems.append("simulation.background.q_max_au leaves no orbit with e < 0.95")
+    if sim["h_min_mag"] >= sim["h_max_mag"]:
+        problems.append("simulation.h_min_mag must be < h_max_mag")
+    if imp["speed_median_kms"] >= imp["speed_max_kms"]:
+        problems.append("simulation.impactor.speed_median_kms must be < speed_max_kms")
+    if problems:
+        raise ValueError("invalid simulation config: " + "; ".join(problems))
+
+
+def simulate_shard(
+    config: dict[str, Any],
+    population: str,
+    shard: int | str,
+    output_path: str | os.PathLike[str],
+    catalog_path: str | os.PathLike[str] | None = None,
+) -> None:
+    """Simulate shard ``shard`` of ``population`` and write its Parquet file atomically.
+
+    ``catalog_path`` (the real NEO catalog) is accepted for the rule interface but
+    not used to draw objects: the impactor classifier is later applied to the real
+    catalog, so the training populations must not contain its objects.
+    """
+    from asteroid_ml.config import config_hash
+    from asteroid_ml.io import write_parquet
+
+    if population not in POPULATIONS:
+        raise ValueError(f"population must be one of {POPULATIONS}, got {population!r}")
+    shard = int(shard)
+    check_simulation_config(config)
+    pcfg = config["simulation"][population]
+    indices = shard_indices(int(pcfg["n"]), int(pcfg["shards"]), shard)
+    log.info(
+        "simulating %s shard %d: objects %d..%d with %s",
+        population,
+        shard,
+        indices[0] if len(indices) else -1,
+        indices[-1] if len(indices) else -1,
+        config["simulation"]["code"],
+    )
+    with terminate_on_sigterm():
+        if population == "impactor":
+            table = simulate_impactors(config, indices)
+        else:
+            table = simulate_background(config, indices)
+    metadata = {
+        "units": UNITS,
+        "frame": "heliocentric ecliptic J2000 (ICRS rotated by 84381.448 arcsec about x)",
+        "population": population,
+        "shard": shard,
+        "config_hash": config_hash(config, ["seed", "epoch_jd_tdb", "simulation"]),
+        "gravity_code": config["simulation"]["code"],
+    }
+    write_parquet(table, output_path, metadata=metadata)
+    log.info("wrote %d %s objects to %s", len(table), population, output_path)
+
+
+def register_cli(subparsers: Any) -> None:
+    p = subparsers.add_parser("simulate", help="simulate one shard of impactors or background")
+    p.add_argument("--config", default=None, help="config YAML (default config/config.yaml)")
+    p.add_argument("--population", choices=POPULATIONS, required=True)
+    p.add_argument("--shard", type=int, default=0)
+    p.add_argument("--output", required=True, help="output Parquet path")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    from asteroid_ml.config import DEFAULT_CONFIG_PATH, load_config
+
+    config = load_config(args.config or DEFAULT_CONFIG_PATH)
+    simulate_shard(config, args.population, args.shard, Path(args.output))
+    return 0

@@ -1,0 +1,358 @@
+"""Population simulation: sharding, physics of the launches, AMUSE robustness."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from asteroid_ml import simulate as sim
+from asteroid_ml.config import load_config
+from asteroid_ml.io import sha256_file
+from asteroid_ml.solar_system import (
+    BODIES,
+    EARTH_RADIUS_AU,
+    YEAR_D,
+    barycentric_states,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def small_config():
+    """Tiny set-up: impacts within 0.5-2 years, a handful of objects."""
+    config = load_config(REPO / "config" / "test.yaml")
+    config["simulation"]["impactor"].update(
+        n=6, shards=1, window_start_years=0.5, window_end_years=2.0
+    )
+    config["simulation"]["background"].update(n=6, shards=1)
+    return config
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_shard_indices_partition_all_objects():
+    parts = [sim.shard_indices(10, 3, k) for k in range(3)]
+    assert np.array_equal(np.concatenate(parts), np.arange(10))
+    assert [len(p) for p in parts] == [3, 4, 3]
+    with pytest.raises(ValueError, match="shard 3"):
+        sim.shard_indices(10, 3, 3)
+
+
+def test_impact_draws_are_incoming_with_realistic_speeds(small_config):
+    v_esc = sim.earth_escape_speed_kms()
+    assert v_esc == pytest.approx(11.186, abs=0.01)
+    speeds, cos_angles = [], []
+    for k in range(200):
+        launch = sim.draw_impact(small_config, k)
+        n_hat = launch.position / np.linalg.norm(launch.position)
+        assert np.linalg.norm(launch.position) == pytest.approx(EARTH_RADIUS_AU, rel=1e-12)
+        speed = np.linalg.norm(launch.velocity) / sim.KMS_TO_AUD
+        assert speed == pytest.approx(launch.speed_kms, rel=1e-12)
+        cos_angles.append(np.dot(launch.velocity, n_hat) / np.linalg.norm(launch.velocity))
+        speeds.append(speed)
+    speeds = np.array(speeds)
+    assert np.all((speeds > v_esc) & (speeds <= 40.0))
+    assert 15.0 < np.median(speeds) < 21.0
+    # Velocity points into the surface; sin(elevation) = -cos has mean 2/3 for sin 2θ.
+    assert np.all(np.array(cos_angles) < 0)
+    assert np.mean(-np.array(cos_angles)) == pytest.approx(2 / 3, abs=0.05)
+    # Reproducible per object.
+    again = sim.draw_impact(small_config, 7)
+    assert np.array_equal(again.velocity, sim.draw_impact(small_config, 7).velocity)
+
+
+def test_h_magnitudes_follow_the_power_law():
+    rng = np.random.default_rng(1)
+    h = np.array([sim.draw_h_mag(rng, 15.0, 25.0, 0.35) for _ in range(4000)])
+    assert h.min() >= 15.0 and h.max() <= 25.0
+    # Cumulative fraction below 24: (10^(0.35*24) - 10^5.25)/(10^8.75 - 10^5.25) = 0.446.
+    assert np.mean(h < 24.0) == pytest.approx(0.446, abs=0.03)
+
+
+def test_background_model_respects_its_limits(small_config):
+    draws = [sim.draw_background_elements(small_config, k) for k in range(300)]
+    a = np.array([d["a_au"] for d in draws])
+    e = np.array([d["e"] for d in draws])
+    assert np.all((a >= 0.8) & (a <= 3.0))
+    assert np.all(a * (1 - e) < 1.3) and np.all(e < 0.95)
+
+
+def test_shard_count_does_not_change_results_and_rerun_is_identical(small_config, tmp_path):
+    """1 shard vs 3 shards: same objects, same numbers (background bit-identical;
+    impactors to 1e-7 relative: Mercury's Bulirsch-Stoer encounter steps adapt to all
+    bodies in an encounter group)."""
+    results = {}
+    for pop in ("impactor", "background"):
+        frames = {}
+        for n_shards in (1, 3):
+            cfg = copy.deepcopy(small_config)
+            cfg["simulation"][pop]["shards"] = n_shards
+            parts = []
+            for shard in range(n_shards):
+                out = tmp_path / f"{pop}-{n_shards}-{shard}.parquet"
+                sim.simulate_shard(cfg, pop, shard, out)
+                parts.append(pd.read_parquet(out))
+            frames[n_shards] = pd.concat(parts, ignore_index=True)
+        one, three = frames[1], frames[3]
+        assert list(one.columns) == sim.OUTPUT_COLUMNS
+        assert one["object_id"].tolist() == [f"{sim.ID_PREFIX[pop]}-{k:06d}" for k in range(6)]
+        assert one["object_id"].tolist() == three["object_id"].tolist()
+        num = one.select_dtypes("number").columns
+        if pop == "background":
+            pd.testing.assert_frame_equal(one, three)
+        else:
+            np.testing.assert_allclose(
+                one[num].to_numpy(), three[num].to_numpy(), rtol=1e-7, atol=1e-9
+            )
+        results[pop] = one
+    # A rerun gives the identical file.
+    cfg = copy.deepcopy(small_config)
+    cfg["simulation"]["impactor"]["shards"] = 1
+    again = tmp_path / "again.parquet"
+    sim.simulate_shard(cfg, "impactor", 0, again)
+    assert sha256_file(again) == sha256_file(tmp_path / "impactor-1-0.parquet")
+    imp = results["impactor"]
+    assert np.all(imp["e"] < 1) and np.all(imp["a_au"] > 0)
+    epoch = small_config["epoch_jd_tdb"]
+    assert np.all(
+        (imp["impact_jd_tdb"] >= epoch + 0.5 * YEAR_D)
+        & (imp["impact_jd_tdb"] <= epoch + 2.0 * YEAR_D)
+    )
+    bkg = results["background"]
+    assert bkg["impact_jd_tdb"].isna().all()
+
+
+def test_impactors_hit_earth_when_propagated_forward(small_config, tmp_path):
+    """Forward precise propagation (REBOUND IAS15 on the real ephemeris) of the simulated
+    state at the epoch brings each impactor back to Earth at its impact epoch.
+
+    Very low-perihelion orbits (q < 0.08 au) are excluded: Mercury's fixed 1-day
+    symplectic step does not resolve their perihelion passages (see notes)."""
+    from asteroid_ml.close_approach import find_close_approaches
+
+    cfg = copy.deepcopy(small_config)
+    out = tmp_path / "imp.parquet"
+    sim.simulate_shard(cfg, "impactor", 0, out)
+    table = pd.read_parquet(out)
+    table = table[table["a_au"] * (1 - table["e"]) > 0.08]
+    assert len(table) >= 3
+    elements = table.rename(
+        columns={
+            "object_id": "des",
+            "a_au": "a",
+            "i_deg": "i",
+            "om_deg": "om",
+            "w_deg": "w",
+            "ma_deg": "ma",
+            "epoch_jd_tdb": "epoch",
+        }
+    )
+    found = find_close_approaches(
+        elements[["des", "a", "e", "i", "om", "w", "ma", "epoch"]],
+        cfg["epoch_jd_tdb"],
+        table["impact_jd_tdb"].max() + 1.0,
+        0.01,
+    )
+    merged = table.merge(found, left_on="object_id", right_on="des")
+    assert set(merged["object_id"]) == set(table["object_id"])
+    # Point-mass minimum distance of a surface impact is below one Earth radius. The AMUSE
+    # world differs from the precise one (free Earth vs ephemeris, no 1PN term), and slow
+    # encounters magnify that offset by gravitational focusing ((v_esc/v_inf)^2 ~ 9 for a
+    # 12 km/s impact): imp-000002 (12.0 km/s) comes back at 3.3 R_E with Mercury and Huayno.
+    dist_re = merged["dist_au"] / EARTH_RADIUS_AU
+    dt_min = (merged["jd_tdb"] - merged["impact_jd_tdb"]) * 1440
+    assert np.all(dist_re < 4.0), dist_re.tolist()
+    assert np.sum(dist_re < 1.0) >= len(dist_re) - 1
+    assert np.all(np.abs(dt_min) < 30.0), dt_min.tolist()
+    assert np.median(dist_re) < 1.0
+
+
+def test_launch_phase_time_reversal():
+    """IAS15 launch from Earth's surface, then reversed: back at the surface point."""
+    t0 = 2459100.5
+    pos, vel = barycentric_states(t0)
+    pos, vel = pos - pos[0], vel - vel[0]
+    r_geo = EARTH_RADIUS_AU * np.array([0.6, 0.0, 0.8])
+    v_geo = 15.0 * sim.KMS_TO_AUD * np.array([0.48, 0.6, 0.64])  # outward
+    p1, v1 = sim._launch_phase(pos, vel, [(0.0, r_geo, v_geo)], 20.0)
+    # Massive bodies at t0 + 20 d (same integrator), reversed, particle reversed.
+    import rebound
+
+    fwd = rebound.Simulation()
+    fwd.G = 1.0
+    fwd.integrator = "ias15"
+    from asteroid_ml.solar_system import GM_AU3_D2
+
+    for j, body in enumerate(BODIES):
+        fwd.add(
+            m=GM_AU3_D2[body],
+            x=pos[j, 0],
+            y=pos[j, 1],
+            z=pos[j, 2],
+            vx=vel[j, 0],
+            vy=vel[j, 1],
+            vz=vel[j, 2],
+        )
+    fwd.integrate(20.0, exact_finish_time=1)
+    mpos = np.array([p.xyz for p in fwd.particles])
+    mvel = np.array([p.vxyz for p in fwd.particles])
+    mpos, mvel = mpos - mpos[0], mvel - mvel[0]
+    earth = BODIES.index("earth")
+    back_pos, _ = sim._launch_phase(
+        mpos, -mvel, [(0.0, p1[0] - mpos[earth], -v1[0] + mvel[earth])], 20.0
+    )
+    # Earth's position after the reversed 20 days = its start position.
+    assert np.linalg.norm(back_pos[0] - (pos[earth] + r_geo)) < 1e-9  # au (~150 m)
+
+
+def test_gravity_code_time_reversal_and_energy():
+    """Mercury: forward 20 yr, flip velocities, forward 20 yr -> particles back to start;
+    energy of the massive bodies conserved to < 1e-8 over 100 yr (free mode)."""
+    t0 = 2459000.5
+    pos, vel = barycentric_states(t0)
+    pos, vel = pos - pos[0], vel - vel[0]
+    from asteroid_ml.solar_system import elements_to_state
+
+    p_ast, v_ast = elements_to_state(
+        [1.3, 2.2, 2.6],
+        [0.2, 0.1, 0.3],
+        [5.0, 10.0, 3.0],
+        [10.0, 100.0, 200.0],
+        [30.0, 60.0, 90.0],
+        [0.0, 90.0, 180.0],
+    )
+    span = 7304.0  # ~20 yr, a whole number of 4-day steps
+    with sim.GravityCode("mercury", 4.0) as code:
+        code.set_massive_bodies(pos, vel)
+        subset = code.add_particles(p_ast, v_ast)
+        code.evolve(span)
+        mp, mv = code.massive_state()
+        ap, av, ok = code.particle_state(subset)
+    assert ok.all()
+    with sim.GravityCode("mercury", 4.0) as code:
+        code.set_massive_bodies(mp, -mv)
+        subset = code.add_particles(ap, -av)
+        code.evolve(span)
+        bp, _, _ = code.particle_state(subset)
+        mback, _ = code.massive_state()
+    assert np.max(np.linalg.norm(bp - p_ast, axis=1)) < 1e-6  # au, after 2 x 20 yr
+    assert np.max(np.linalg.norm(mback[1:] - pos[1:], axis=1)) < 1e-6
+    with sim.GravityCode("mercury", 4.0) as code:
+        code.set_massive_bodies(pos, vel)
+        e0 = code.total_energy()
+        code.evolve(36524.0)  # ~100 yr
+        e1 = code.total_energy()
+    assert abs((e1 - e0) / e0) < 1e-8
+
+
+def test_crashed_worker_fails_cleanly_without_output(small_config, tmp_path, monkeypatch):
+    original = sim.GravityCode.evolve
+    killed = []
+
+    def evolve_after_kill(self, t_days):
+        if not killed:
+            tree = sim.worker_processes(self._code)
+            assert len(tree) >= 2  # launcher + the code's binary
+            for pid in reversed(tree):
+                os.kill(pid, signal.SIGKILL)
+            killed.extend(tree)
+            time.sleep(0.2)
+        return original(self, t_days)
+
+    monkeypatch.setattr(sim.GravityCode, "evolve", evolve_after_kill)
+    out = tmp_path / "crash.parquet"
+    with pytest.raises(sim.SimulationError, match="worker failed"):
+        sim.simulate_shard(small_config, "impactor", 0, out)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+    assert killed and not any(_alive(p) for p in killed)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_no_worker_outlives_a_killed_job(small_config, tmp_path, sig):
+    script = textwrap.dedent(f"""
+        from asteroid_ml.config import load_config
+        from asteroid_ml.simulate import simulate_shard
+        c = load_config({str(REPO / "config" / "test.yaml")!r})
+        c['simulation']['background'].update(n=3000, shards=1)
+        c['simulation']['impactor'].update(window_end_years=2000.0)
+        simulate_shard(c, 'background', 0, {str(tmp_path / "out.parquet")!r})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    workers: list[int] = []
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not workers:
+            time.sleep(0.5)
+            launchers = [
+                p
+                for p in _children(proc.pid)
+                if "worker" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")
+            ]
+            workers = launchers + [c for p in launchers for c in _children(p)]
+        assert workers, "the AMUSE worker did not start"
+        time.sleep(1.0)
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+        assert proc.returncode != 0
+        deadline = time.time() + 10
+        while time.time() < deadline and any(_alive(w) for w in workers):
+            time.sleep(0.2)
+        assert not any(_alive(w) for w in workers)
+    finally:  # never leave the job or its workers behind, even when the test fails
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_simulate_rejects_bad_input(small_config, tmp_path):
+    with pytest.raises(ValueError, match="population"):
+        sim.simulate_shard(small_config, "comets", 0, tmp_path / "x.parquet")
+    with pytest.raises(ValueError, match="shard"):
+        sim.simulate_shard(small_config, "impactor", 5, tmp_path / "x.parquet")
+    cfg = copy.deepcopy(small_config)
+    cfg["simulation"]["code"] = "bhtree"
+    with pytest.raises(ValueError, match="simulation.code"):
+        sim.GravityCode(cfg["simulation"]["code"], 1.0)
+    assert math.isfinite(sim.earth_escape_speed_kms())
+    cfg = copy.deepcopy(small_config)
+    cfg["simulation"]["impactor"]["window_start_years"] = 5.0
+    with pytest.raises(ValueError, match="window_start_years must be < window_end_years"):
+        sim.simulate_shard(cfg, "impactor", 0, tmp_path / "x.parquet")
+    assert not (tmp_path / "x.parquet").exists()

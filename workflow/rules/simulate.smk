@@ -1,0 +1,69 @@
+# Simulation stage: AMUSE population integrations (free N-body, Mercury by default),
+# ephemerides at the observation epoch, and the close-approach validation against
+# JPL's 2020 Close-Approach Data (precise mode: REBOUND IAS15 with Earth and Moon
+# driven by the ephemeris). See src/asteroid_ml/simulate.py and close_approach.py.
+
+
+rule simulate:
+    output:
+        "results/sim/{population}/shard-{shard}.parquet",
+    log:
+        "results/logs/simulate/{population}-{shard}.log",
+    wildcard_constraints:
+        population="impactor|background",
+        shard=r"\d{4}",
+    conda:
+        "../../envs/simulation.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    script:
+        "../scripts/simulate.py"
+
+
+rule ephemerides:
+    input:
+        "results/sim/{population}/shard-{shard}.parquet",
+    output:
+        "results/ephemerides/{population}/shard-{shard}.parquet",
+    log:
+        "results/logs/ephemerides/{population}-{shard}.log",
+    wildcard_constraints:
+        population="impactor|background",
+        shard=r"\d{4}",
+    conda:
+        "../../envs/simulation.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/ephemerides.py"
+
+
+rule validate_close_approaches:
+    input:
+        catalog=repo_file("resources/neo/neos-2020.csv"),
+        cad=repo_file("resources/neo/cad-2020.json"),
+    output:
+        table="results/validation/cad_comparison.parquet",
+        summary="results/validation/cad_summary.json",
+    log:
+        "results/logs/validate_close_approaches/validate.log",
+    conda:
+        "../../envs/simulation.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/validate_close_approaches.py"
+
+
+FINAL_OUTPUTS.extend(
+    [
+        "results/validation/cad_comparison.parquet",
+        "results/validation/cad_summary.json",
+    ]
+)
