@@ -72,3 +72,15 @@ def test_rng_streams_depend_on_keys_not_on_order():
     assert not np.allclose(first, rng_for(2, "simulate-impactor", 5).random(3))
     # pinned value: a change of the seeding scheme changes every dataset, so it must be deliberate
     assert rng_for(0, "x", 0).integers(0, 2**31) == 1032412866
+
+
+def test_atomic_output_has_normal_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        with atomic_output(tmp_path / "f.txt") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644
