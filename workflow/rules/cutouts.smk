@@ -20,6 +20,8 @@ rule cutouts:
         "results/logs/cutouts/{shard}.log",
     wildcard_constraints:
         shard=r"\d{4}",
+    conda:
+        "../../envs/cutouts.yaml"
     threads: config["survey"]["workers"]
     resources:
         mem_mb=2000,

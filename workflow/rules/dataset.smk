@@ -27,6 +27,8 @@ rule cutout_targets:
         "results/cutouts/targets.parquet",
     log:
         "results/logs/cutout_targets/cutout_targets.log",
+    conda:
+        "../../envs/cutouts.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -48,6 +50,8 @@ rule assemble_dataset:
         DATASET_OUTPUTS,
     log:
         "results/logs/assemble_dataset/assemble_dataset.log",
+    conda:
+        "../../envs/cutouts.yaml"
     # worker processes; the output bytes do not depend on their number
     threads: 2
     resources:

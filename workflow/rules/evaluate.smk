@@ -16,6 +16,8 @@ rule evaluate_model:
         "results/logs/evaluate_model/{model}.log",
     wildcard_constraints:
         model="|".join(EVAL_MODELS),
+    conda:
+        "../../envs/ml.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -34,6 +36,8 @@ rule hoi_real_catalog:
         json="results/eval/hoi_real_catalog.json",
     log:
         "results/logs/hoi_real_catalog/hoi_real_catalog.log",
+    conda:
+        "../../envs/ml.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -49,6 +53,8 @@ rule eval_summary:
         "results/eval/summary.csv",
     log:
         "results/logs/eval_summary/eval_summary.log",
+    conda:
+        "../../envs/ml.yaml"
     threads: 1
     resources:
         mem_mb=500,

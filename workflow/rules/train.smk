@@ -18,6 +18,8 @@ rule train_detector:
         metrics="results/models/detector_cnn/metrics.csv",
     log:
         "results/logs/train_detector/train_detector.log",
+    conda:
+        "../../envs/ml.yaml"
     # One torch thread: measured faster than two on a 2-core machine as soon as anything else
     # runs (thread contention), and it lets the baselines run beside it under --cores 2.
     threads: 1
@@ -38,6 +40,8 @@ rule train_impactor:
         metrics="results/models/impactor_mlp/metrics.csv",
     log:
         "results/logs/train_impactor/train_impactor.log",
+    conda:
+        "../../envs/ml.yaml"
     threads: 1
     resources:
         mem_mb=1500,
@@ -55,6 +59,8 @@ rule baseline_detector:
         "results/models/detector_rf/model.joblib",
     log:
         "results/logs/baseline_detector/baseline_detector.log",
+    conda:
+        "../../envs/ml.yaml"
     threads: 2
     resources:
         mem_mb=2000,
@@ -70,6 +76,8 @@ rule baseline_impactor:
         "results/models/impactor_rf/model.joblib",
     log:
         "results/logs/baseline_impactor/baseline_impactor.log",
+    conda:
+        "../../envs/ml.yaml"
     threads: 1
     resources:
         mem_mb=1000,
