@@ -126,6 +126,10 @@ def test_evaluation_metrics(run_dir):
         cm = np.asarray(metrics["confusion_matrix"])
         assert cm.shape == (2, 2) and cm.sum() == metrics["n"]
         assert metrics["recall_at_threshold"] >= metrics["target_recall"] - 1e-9
+    # the models learn even on the tiny test set (chance is 0.5)
+    for model, floor in (("detector_cnn", 0.75), ("detector_rf", 0.75), ("impactor_mlp", 0.9)):
+        metrics = json.loads((run_dir / "results" / "eval" / model / "metrics.json").read_text())
+        assert metrics["roc_auc"] > floor, (model, metrics["roc_auc"])
     summary = pd.read_csv(run_dir / "results" / "eval" / "summary.csv")
     assert len(summary) == 4
     real = pd.read_parquet(run_dir / "results" / "eval" / "hoi_real_catalog.parquet")
