@@ -68,12 +68,16 @@ export PIP_PROGRESS_BAR=off
 export FC=${FC:-gfortran}
 if ! "$VENV/bin/python" -c 'import amuse.community.huayno.interface, amuse.community.mercury.interface' 2>/dev/null; then
   log "compiling the AMUSE framework and codes (about 2 minutes)"
-  "${PIP[@]}" install -q "numpy==1.26.4" "$(grep '^amuse-framework' "$REPO/requirements/amuse.txt")"
-  "${PIP[@]}" install -q "numpy==1.26.4" $(grep '^amuse-' "$REPO/requirements/amuse.txt" | grep -v framework)
+  # setuptools-scm and packaging at the locked versions: a newer setuptools-scm would pull
+  # in vcs-versioning, which needs a packaging that snakemake 9 does not accept.
+  build_pins=("numpy==1.26.4" $(grep -E '^(setuptools-scm|packaging)==' "$REPO/requirements/lock.txt"))
+  "${PIP[@]}" install -q "${build_pins[@]}" "$(grep '^amuse-framework' "$REPO/requirements/amuse.txt")"
+  "${PIP[@]}" install -q "${build_pins[@]}" $(grep '^amuse-' "$REPO/requirements/amuse.txt" | grep -v framework)
 fi
 log "installing pinned packages from requirements/lock.txt"
 "${PIP[@]}" install -q -r "$REPO/requirements/lock.txt"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$REPO"
+"${PIP[@]}" check >&2 || { log "pip check found conflicting requirements"; exit 1; }
 "$VENV/bin/python" -c 'import asteroid_ml, amuse.community.mercury.interface, torch, snakemake' \
   >/dev/null 2>&1 || { log "environment check failed"; exit 1; }
 echo "$want" > "$STAMP"

@@ -7,10 +7,11 @@
 - profiles/aws-batch --dry-run against the moto endpoint plans every job of the test DAG;
 - profiles/gpu-local --dry-run: the training rules hold the GPU resource, nothing else does.
 
-The executed runs use the simulate + ephemerides sub-DAG of config/test.yaml (`sim_targets`,
-6 jobs in 2 waves): each SLURM job starts snakemake inside the job and is polled by squeue, so a
-wave costs ~30 s on 2 busy cores, and the whole 32-job test DAG through SLURM took 10 minutes
-there, too long for CI. The dry-runs cover the whole DAG. The harness (tests/conftest_cluster.py, tests/cluster/*.sh) stops only what it
+The SLURM-only and S3-only runs execute the simulate + ephemerides sub-DAG of
+config/test.yaml (`sim_targets`, 6 jobs in 2 waves); the SLURM + S3 run executes the whole test
+DAG (rule all, simulation to figures), every job a SLURM job and every output in the bucket.
+Each SLURM job starts snakemake inside the job and is polled by squeue, so a wave of jobs costs
+~30 s. The dry-runs cover the whole DAG. The harness (tests/conftest_cluster.py, tests/cluster/*.sh) stops only what it
 started and bounds every snakemake call with `timeout -k`.
 """
 
@@ -58,6 +59,7 @@ EPHEMERIS_COLUMNS = {
 }  # fmt: skip
 # generous bounds: a stuck job fails the test instead of hanging CI
 SLURM_TIMEOUT_S = 300
+FULL_DAG_TIMEOUT_S = 1200
 LOCAL_TIMEOUT_S = 240
 DRY_RUN_TIMEOUT_S = 120
 
@@ -259,20 +261,39 @@ def test_slurm_profile_with_s3_default_storage(
     s3_local_run, reference_frames,
 ):  # fmt: skip
     prefix = "slurm"
-    # the S3 settings are environment variables: sbatch exports them to the jobs
+    # The WHOLE test DAG (rule all: simulation to figures), every job a SLURM job, every
+    # output in the bucket. The S3 settings are environment variables: sbatch exports them.
     run = run_snakemake(
-        ["--profile", str(REPO / "profiles" / "slurm"), *SLURM_TEST_FLAGS, "--jobs", "3",
+        ["--profile", str(REPO / "profiles" / "slurm"), *SLURM_TEST_FLAGS, "--jobs", "6",
          *config_args(), "--default-storage-provider", "s3",
          "--default-storage-prefix", f"s3://{moto_s3.bucket}/{prefix}"],
         tmp_path,
-        targets=sim_targets(test_config),
-        timeout_s=SLURM_TIMEOUT_S,
+        timeout_s=FULL_DAG_TIMEOUT_S,
         env={**base_env(), **moto_s3.env},
     ).check()  # fmt: skip
     assert_profile_used(run.output, "slurm")
-    check_slurm_jobs(run.output, slurm_cluster)
+    slurm_ids = check_slurm_jobs(run.output, slurm_cluster)
+    planned = planned_jobs(run.output)
+    assert {"train_detector", "evaluate_model", "figure_roc_pr"} <= planned.keys(), planned
+    assert len(slurm_ids) >= 25
     frames = check_bucket_outputs(moto_s3, prefix, tmp_path, test_config, tmp_path_factory)
     compare_with_earlier_runs("slurm-s3", frames, reference_frames)
+    # the end of the chain is in the bucket too, with content
+    keys = moto_s3.keys(f"{prefix}/results/")
+    figures = [k for k in keys if k.startswith(f"{prefix}/results/figures/") and k.endswith(".png")]
+    assert len(figures) == 10, figures
+    summary_key = f"{prefix}/results/eval/summary.csv"
+    assert summary_key in keys
+    download = tmp_path_factory.mktemp("slurm-s3-eval") / "summary.csv"
+    moto_s3.download(summary_key, download)
+    summary = pd.read_csv(download)
+    assert sorted(summary["model"]) == [
+        "detector_cnn",
+        "detector_rf",
+        "impactor_mlp",
+        "impactor_rf",
+    ]
+    assert summary["roc_auc"].between(0.5, 1.0).all(), summary
 
 
 def test_aws_batch_profile_dry_run_plans_every_job(moto_s3: S3Endpoint, tmp_path):

@@ -10,7 +10,6 @@ sys.path.insert(0, str(REPO / "src"))
 from asteroid_ml.config import validate_config
 from asteroid_ml.workflow_support import export_source_path
 
-
 # Validate against workflow/schemas/config.schema.yaml before any job is planned.
 # (Our validate() reports every problem at once as `dotted.key: reason` and fills
 # the schema's defaults, like snakemake.utils.validate(set_default=True).)
@@ -46,23 +45,35 @@ def shard_ids(n):
 
 
 # Simulation shards per population: results/sim/{population}/shard-{shard}.parquet
-SIM_SHARDS = {pop: shard_ids(config["simulation"][pop]["shards"]) for pop in POPULATIONS}
+SIM_SHARDS = {
+    pop: shard_ids(config["simulation"][pop]["shards"]) for pop in POPULATIONS
+}
 # Cutout extraction shards: results/cutouts/shard-{shard}.npy (+ .parquet)
 CUTOUT_SHARDS = shard_ids(config["survey"]["shards"])
 
 
 def sim_shards(population):
-    return expand("results/sim/{population}/shard-{shard}.parquet", population=population, shard=SIM_SHARDS[population])
+    return expand(
+        "results/sim/{population}/shard-{shard}.parquet",
+        population=population,
+        shard=SIM_SHARDS[population],
+    )
 
 
 def ephemeris_shards():
     return [
-        f"results/ephemerides/{pop}/shard-{shard}.parquet" for pop in POPULATIONS for shard in SIM_SHARDS[pop]
+        f"results/ephemerides/{pop}/shard-{shard}.parquet"
+        for pop in POPULATIONS
+        for shard in SIM_SHARDS[pop]
     ]
 
 
 def all_sim_shards():
-    return [f"results/sim/{pop}/shard-{shard}.parquet" for pop in POPULATIONS for shard in SIM_SHARDS[pop]]
+    return [
+        f"results/sim/{pop}/shard-{shard}.parquet"
+        for pop in POPULATIONS
+        for shard in SIM_SHARDS[pop]
+    ]
 
 
 def cutout_shards(ext):
