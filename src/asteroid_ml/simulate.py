@@ -549,25 +549,14 @@ def _launch_phase(
     that its trajectory does not depend on which other particles share the interval
     (IAS15's step size is global). Returns heliocentric states after ``duration`` days.
     """
-    import rebound
+    from asteroid_ml.close_approach import make_simulation
 
+    no_particles = np.empty((0, 3))
     out_pos = np.empty((len(launches), 3))
     out_vel = np.empty((len(launches), 3))
     for k, (delay, r_geo, v_geo) in enumerate(launches):
-        sim = rebound.Simulation()
-        sim.G = 1.0  # masses are GM in au^3/day^2
-        sim.integrator = "ias15"
-        for j, body in enumerate(BODIES):
-            sim.add(
-                m=GM_AU3_D2[body],
-                x=massive_pos[j, 0],
-                y=massive_pos[j, 1],
-                z=massive_pos[j, 2],
-                vx=massive_vel[j, 0],
-                vy=massive_vel[j, 1],
-                vz=massive_vel[j, 2],
-            )
-        sim.N_active = len(BODIES)
+        # the AMUSE world: no relativity, planets free (as in the AMUSE code)
+        sim = make_simulation(0.0, massive_pos, massive_vel, no_particles, no_particles, gr=False)
         sim.integrate(delay, exact_finish_time=1)
         earth = sim.particles[EARTH_INDEX]
         sim.add(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import lightning as L
 import torch
 from torch import nn
+
+from asteroid_ml.models.base import BinaryClassifier
 
 
 def conv_stages(n_conv: int) -> list[int]:
@@ -19,7 +20,7 @@ def conv_stages(n_conv: int) -> list[int]:
     return [base + (1 if s < extra else 0) for s in range(3)]
 
 
-class DetectorCNN(L.LightningModule):
+class DetectorCNN(BinaryClassifier):
     """A plain ReLU CNN on (1, S, S) normalised cutouts, returning one logit per image.
 
     ``depth`` counts weight layers: ``depth - 2`` 3x3 convolutions (batch norm,
@@ -75,38 +76,3 @@ class DetectorCNN(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N,) for images (N, 1, S, S)."""
         return self.head(self.features(x)).squeeze(-1)
-
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
-        x, y = batch
-        logits = self(x)
-        loss = self.loss(logits.float(), y)
-        acc = ((logits > 0).float() == y).float().mean()
-        on_step = stage == "train"
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
-        self.log(
-            f"{stage}_acc",
-            acc,
-            on_step=False,
-            on_epoch=True,
-            batch_size=len(y),
-            prog_bar=not on_step,
-        )
-        return loss
-
-    def training_step(self, batch, batch_idx):  # noqa: D102
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):  # noqa: D102
-        self._step(batch, "val")
-
-    def predict_step(self, batch, batch_idx):  # noqa: D102
-        return torch.sigmoid(self(batch[0]).float())
-
-    def configure_optimizers(self):  # noqa: D102
-        opt = torch.optim.AdamW(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
-        )
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-            opt, T_max=max(1, self.hparams.max_epochs)
-        )
-        return {"optimizer": opt, "lr_scheduler": sched}

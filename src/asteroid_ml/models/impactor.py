@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import lightning as L
 import numpy as np
 import torch
 from torch import nn
 
+from asteroid_ml.models.base import BinaryClassifier
 
-class ImpactorMLP(L.LightningModule):
+
+class ImpactorMLP(BinaryClassifier):
     """Fully connected ReLU network: standardised element features -> impactor logit.
 
     The feature standardisation (train-split mean and standard deviation) is
@@ -52,30 +53,3 @@ class ImpactorMLP(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N,) for raw features (N, n_features)."""
         return self.net((x - self.feature_mean) / self.feature_std).squeeze(-1)
-
-    def _step(self, batch, stage: str) -> torch.Tensor:
-        x, y = batch
-        logits = self(x)
-        loss = self.loss(logits.float(), y)
-        acc = ((logits > 0).float() == y).float().mean()
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
-        self.log(f"{stage}_acc", acc, on_step=False, on_epoch=True, batch_size=len(y))
-        return loss
-
-    def training_step(self, batch, batch_idx):  # noqa: D102
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):  # noqa: D102
-        self._step(batch, "val")
-
-    def predict_step(self, batch, batch_idx):  # noqa: D102
-        return torch.sigmoid(self(batch[0]).float())
-
-    def configure_optimizers(self):  # noqa: D102
-        opt = torch.optim.AdamW(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
-        )
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-            opt, T_max=max(1, self.hparams.max_epochs)
-        )
-        return {"optimizer": opt, "lr_scheduler": sched}
