@@ -237,7 +237,23 @@ def _loader(dataset: Dataset, sampler: EpochBatchSampler, workers: int) -> DataL
     )
 
 
-class CutoutDataModule(L.LightningDataModule):
+class _SplitDataModule(L.LightningDataModule):
+    """The three loaders of a split dataset; subclasses define ``_dataloader(split, shuffle)``."""
+
+    def _dataloader(self, split: str, shuffle: bool) -> DataLoader:
+        raise NotImplementedError
+
+    def train_dataloader(self) -> DataLoader:
+        return self._dataloader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._dataloader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._dataloader("test", shuffle=False)
+
+
+class CutoutDataModule(_SplitDataModule):
     """Train/val/test cutouts of ``results/dataset`` for the detector."""
 
     def __init__(
@@ -284,15 +300,6 @@ class CutoutDataModule(L.LightningDataModule):
         ds = self.datasets[split]
         sampler = EpochBatchSampler(len(ds), self.batch_size, self.seed, shuffle=shuffle)
         return _loader(ds, sampler, self.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._dataloader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._dataloader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._dataloader("test", shuffle=False)
 
 
 # --- orbital elements ----------------------------------------------------------
@@ -394,7 +401,7 @@ def load_elements(path: str | Path) -> pd.DataFrame:
     return table
 
 
-class ElementsDataModule(L.LightningDataModule):
+class ElementsDataModule(_SplitDataModule):
     """Standardised orbital-element features of ``elements.parquet`` for the impactor MLP.
 
     The whole table is a few thousand rows: each split is held as two tensors and
@@ -436,15 +443,6 @@ class ElementsDataModule(L.LightningDataModule):
         x, y = self.tensors[split]
         sampler = EpochBatchSampler(len(x), self.batch_size, self.seed, shuffle=shuffle)
         return _loader(_TensorBatches(x, y), sampler, 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._dataloader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._dataloader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._dataloader("test", shuffle=False)
 
 
 class _TensorBatches(Dataset):
