@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from asteroid_ml.hips import kernels
 from asteroid_ml.hips.geometry import (
     deinterleave,
     healpix_hash,
@@ -147,18 +148,24 @@ class _TileStack:
         self.survey = survey
         self.order = order
         self.capacity = max(int(capacity), 1)
+        self.tile_width = survey.tile_width
+        self.tile_depth = survey.tile_depth
         self.tile_pixels = survey.tile_width**2
         self._lock = threading.Lock()
         self._reset(self.capacity)
 
     def _reset(self, capacity: int) -> None:
         self.stack = np.empty((capacity, self.tile_pixels), dtype=np.float32)
-        self.flat = self.stack.ravel()
         self.missing = np.zeros(capacity, dtype=bool)
         self.row_of: dict[int, int] = {}
+        self.missing_tiles: set[int] = set()
+
+    def is_missing(self, tile: int) -> bool:
+        """Whether ``tile`` was requested and the survey does not have it."""
+        return tile in self.missing_tiles
 
     def rows(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Rows of ``tiles`` and the (flat array, missing flags) they index into."""
+        """Rows of ``tiles`` and the ``(capacity, W * W)`` stack and missing flags they index."""
         with self._lock:
             new = [int(t) for t in tiles if int(t) not in self.row_of]
             if len(self.row_of) + len(new) > len(self.missing):
@@ -170,13 +177,14 @@ class _TileStack:
                 if tile is None:
                     self.stack[row] = np.nan
                     self.missing[row] = True
+                    self.missing_tiles.add(index)
                 else:
                     self.stack[row] = tile.ravel()
                 self.row_of[index] = row
             rows = np.fromiter(
                 (self.row_of[int(t)] for t in tiles), dtype=np.intp, count=len(tiles)
             )
-            return rows, self.flat, self.missing
+            return rows, self.stack, self.missing
 
 
 def _frame_lonlat(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -198,9 +206,10 @@ MAX_INTERPOLATION_ERROR = 0.02
 def _node_grid(size: int, pixel_scale_deg: float):
     """Node and mid-cell directions of the fast path, and the linear interpolation matrix.
 
-    Returns ``(node_dirs (3, G*G), mid_dirs (3, (G-1)**2), weights (size, G))`` where the
-    ``G`` nodes per axis sit at ``linspace(0, size - 1, G)`` (spacing <= NODE_STEP pixels)
-    and ``weights @ f(nodes)`` linearly interpolates a function of the node positions.
+    Returns ``(node_dirs (3, G*G), mid_dirs (3, (G-1)**2), left (size,), frac (size,))``
+    where the ``G`` nodes per axis sit at ``linspace(0, size - 1, G)`` (spacing <=
+    NODE_STEP pixels) and output row/column ``p`` lies between nodes ``left[p]`` and
+    ``left[p] + 1`` with weight ``frac[p]`` on the latter.
     """
     nodes = int(np.ceil((size - 1) / NODE_STEP)) + 1
     positions = np.linspace(0.0, size - 1.0, nodes)
@@ -219,28 +228,18 @@ def _node_grid(size: int, pixel_scale_deg: float):
     pixel = np.arange(size, dtype=np.float64)
     left = np.minimum((pixel / spacing).astype(np.intp), nodes - 2)
     frac = pixel / spacing - left
-    weights = np.zeros((size, nodes))
-    weights[np.arange(size), left] = 1.0 - frac
-    weights[np.arange(size), left + 1] = frac
-    return directions(positions), directions(mids), weights
+    return directions(positions), directions(mids), left.astype(np.int64), frac
 
 
 def _rotate(rotations: np.ndarray, directions: np.ndarray) -> np.ndarray:
     """``rotations (n, 3, 3)`` applied to ``directions (3, P)`` -> ``(n, 3, P)``.
 
     Written as explicit products and sums (not matmul/BLAS) so that the same
-    pixel gets bit-identical coordinates here and in :func:`_rotate_pairs`.
+    pixel gets bit-identical coordinates here and in
+    :func:`asteroid_ml.hips.kernels.doubtful_directions`.
     """
     r = rotations[:, :, :, None]
     return r[:, :, 0] * directions[0] + r[:, :, 1] * directions[1] + r[:, :, 2] * directions[2]
-
-
-def _rotate_pairs(rotations: np.ndarray, directions: np.ndarray) -> np.ndarray:
-    """``rotations (N, 3, 3)`` each applied to its own direction ``directions[:, j]`` -> ``(N, 3, 1)``."""
-    d = directions[:, :, None]
-    return (rotations[:, :, 0] * d[0] + rotations[:, :, 1] * d[1] + rotations[:, :, 2] * d[2])[
-        :, :, None
-    ]
 
 
 def _face_coordinates(vectors: np.ndarray, depth: int, threads: int):
@@ -279,9 +278,9 @@ def _exact_cells(rotations, directions, depth, tile_depth, threads):
     return keys.reshape(shape), x.reshape(shape), y.reshape(shape), ipix.size
 
 
-#: Bound on the float32 rounding of interpolated local face coordinates, per cell of
-#: coordinate span (8 roundings of 2**-24 relative each, generously).
-_FLOAT32_SLACK_PER_CELL = 8 * 2.0**-24
+#: Bound on the rounding of interpolated local face coordinates, per cell of coordinate
+#: span (8 float64 roundings of 2**-53 relative each, generously doubled).
+_ROUNDING_SLACK_PER_CELL = 16 * 2.0**-53
 
 
 def _fast_cells(rotations, size, scale, directions, depth, tile_depth, threads):
@@ -289,15 +288,15 @@ def _fast_cells(rotations, size, scale, directions, depth, tile_depth, threads):
 
     Inside one base face the map from cutout pixel to continuous face coordinates
     is smooth, so it is hashed exactly only on a coarse node grid and linearly
-    interpolated in between (in float32, relative to a per-cutout origin). The
-    interpolation error is measured at the centre of every node cell (where it
-    peaks for a smooth map); pixels whose interpolated coordinate lies within
-    4x that error (+ float32 slack) of a cell boundary, and whole cutouts that
-    straddle two base faces or bend too much, are hashed exactly.
+    interpolated in between (compiled loop, float64, relative to a per-cutout
+    origin). The interpolation error is measured at the centre of every node cell
+    (where it peaks for a smooth map); pixels whose interpolated coordinate lies
+    within 4x that error (+ rounding slack) of a cell boundary, and whole cutouts
+    that straddle two base faces or bend too much, are hashed exactly.
     """
-    node_dirs, mid_dirs, weights = _node_grid(size, scale)
+    node_dirs, mid_dirs, left, frac = _node_grid(size, scale)
     n = rotations.shape[0]
-    g = weights.shape[1]
+    g = int(left[-1]) + 2
     pixels = size * size
     face_n, u_n, v_n = _face_coordinates(_rotate(rotations, node_dirs), depth, threads)
     face_m, u_m, v_m = _face_coordinates(_rotate(rotations, mid_dirs), depth, threads)
@@ -314,50 +313,106 @@ def _fast_cells(rotations, size, scale, directions, depth, tile_depth, threads):
 
     error = np.maximum(midpoint_error(u_n, u_m), midpoint_error(v_n, v_m))
     # Local origin: 2 cells below the smallest node coordinate, so local values are > 0
-    # (float -> int truncation is then floor) and small (float32 keeps ~1e-4 cell).
+    # (float -> int truncation is then floor) and small (rounding stays ~1e-12 cell).
     x_ref = np.floor(u_n.min(axis=(1, 2))) - 2.0
     y_ref = np.floor(v_n.min(axis=(1, 2))) - 2.0
     span = np.maximum(u_n.max(axis=(1, 2)) - x_ref, v_n.max(axis=(1, 2)) - y_ref)
     smooth = one_face & (error < MAX_INTERPOLATION_ERROR) & (span < 4000)
-    slack = _FLOAT32_SLACK_PER_CELL * (span + 1.0)
-    threshold = (0.5 - 4.0 * error - 1e-6 - slack).astype(np.float32)[:, None, None]
+    threshold = 0.5 - 4.0 * error - 1e-6 - _ROUNDING_SLACK_PER_CELL * (span + 1.0)
     threshold[~smooth] = -1.0  # every pixel of a non-smooth cutout is "doubtful"
 
-    w32 = weights.astype(np.float32)
-    local_u = (u_n - x_ref[:, None, None]).astype(np.float32)
-    local_v = (v_n - y_ref[:, None, None]).astype(np.float32)
-    u = w32 @ local_u @ w32.T  # (n, size, size), rows = output rows
-    v = w32 @ local_v @ w32.T
-    x = u.astype(np.int32)
-    y = v.astype(np.int32)
-    # |frac - 1/2| > threshold  <=>  within the margin of a cell edge.
-    np.subtract(u, x, out=u)
-    u -= 0.5
-    np.abs(u, out=u)
-    np.subtract(v, y, out=v)
-    v -= 0.5
-    np.abs(v, out=v)
-    doubtful = (u > threshold) | (v > threshold)
-
-    x = x.reshape(n, pixels)
-    y = y.reshape(n, pixels)
-    x += x_ref.astype(np.int32)[:, None]
-    y += y_ref.astype(np.int32)[:, None]
-    side_shift = depth - tile_depth
-    key_dtype = np.int32 if 2 * side_shift + 4 < 31 else np.int64
-    base = (face0.astype(key_dtype) << (2 * side_shift))[:, None]
-    keys = ((x >> tile_depth).astype(key_dtype) << side_shift) + (y >> tile_depth) + base
-    which, pixel = np.nonzero(doubtful.reshape(n, pixels))
+    keys = np.empty((n, pixels), dtype=np.int64)
+    x = np.empty((n, pixels), dtype=np.int32)
+    y = np.empty((n, pixels), dtype=np.int32)
+    counts = kernels.interpolate_cells(
+        u_n - x_ref[:, None, None],
+        v_n - y_ref[:, None, None],
+        left,
+        frac,
+        threshold,
+        x_ref.astype(np.int64),
+        y_ref.astype(np.int64),
+        face0,
+        depth - tile_depth,
+        tile_depth,
+        keys,
+        x,
+        y,
+    )
+    which, pixel, vectors = kernels.doubtful_directions(rotations, directions, x, counts, smooth)
     if which.size:
-        vectors = _rotate_pairs(rotations[which], directions[:, pixel])
-        ipix = healpix_hash(*_frame_lonlat(vectors), depth, threads=threads)
-        ef, ex, ey = _split_ipix(ipix, depth)
-        x[which, pixel] = ex
-        y[which, pixel] = ey
-        keys[which, pixel] = (((ef << side_shift) + (ex >> tile_depth)) << side_shift) + (
-            ey >> tile_depth
-        )
+        lon, lat = _frame_lonlat(vectors[None])
+        ipix = healpix_hash(lon, lat, depth, threads=threads)
+        kernels.store_hashed(ipix, which, pixel, depth, tile_depth, keys, x, y)
     return keys, x, y, which.size
+
+
+def _tile_indices(keys: np.ndarray, order: int) -> np.ndarray:
+    """Tile keys ``(face * side + tx) * side + ty`` -> nested tile indices at ``order``."""
+    side = 1 << order  # tiles per face side
+    face = keys // (side * side)
+    tx = (keys // side) % side
+    ty = keys % side
+    return ((face << (2 * order)) + interleave(tx, ty).astype(np.int64)).astype(np.int64)
+
+
+def _gather_compiled(stacks, order, keys, x, y, sets, counts, targets, out) -> np.ndarray:
+    """Fill rows ``targets`` of ``out`` through the compiled gather; blank count per row."""
+    present = sets >= 0
+    unique_keys = np.unique(sets[present])
+    rows, stack, _ = stacks.rows(_tile_indices(unique_keys, order))
+    set_rows = np.zeros(sets.shape, dtype=np.int64)
+    set_rows[present] = rows[np.searchsorted(unique_keys, sets[present])]
+    return kernels.gather(
+        keys, x, y, sets, counts, set_rows, stacks.tile_depth, stack, targets, out
+    )
+
+
+def _tile_lists(stacks, order, sets, counts):
+    """Sorted nested tile indices (all, missing) per cutout from the per-cutout key sets."""
+    present = sets >= 0
+    tiles = np.full(sets.shape, np.iinfo(np.int64).max, dtype=np.int64)
+    tiles[present] = _tile_indices(sets[present], order)
+    tiles.sort(axis=1)
+    used = [row[:count] for row, count in zip(tiles.tolist(), counts.tolist(), strict=True)]
+    if not stacks.missing_tiles:
+        return used, [[] for _ in used]
+    return used, [[t for t in row if stacks.is_missing(t)] for row in used]
+
+
+def _gather_numpy(stacks, order, keys, x, y):
+    """Whole-array gather (any number of tiles per cutout)."""
+    unique_keys, position = _dense_positions(keys.ravel())
+    unique = _tile_indices(unique_keys, order)
+    rows, stack, stack_missing = stacks.rows(unique)
+    mask = stacks.tile_width - 1
+    # FITS row = W - 1 - (x mod W) = (~x) mod W, column = y mod W.
+    in_tile = (((~x) & mask) << stacks.tile_depth) | (y & mask)
+    flat = (rows * stacks.tile_pixels)[position]  # start of each pixel's tile
+    flat += in_tile.ravel()
+    return stack.ravel()[flat], position, unique, stack_missing[rows]
+
+
+def _touched_tiles(per_cutout: np.ndarray, unique: np.ndarray, missing: np.ndarray):
+    """Sorted tiles (all, missing) each cutout touched, from positions in ``unique``.
+
+    Most cutouts touch one tile (min == max of their positions); the others get an
+    occupancy table from one bincount.
+    """
+    m = per_cutout.shape[0]
+    t = len(unique)
+    low = per_cutout.min(axis=1)
+    several = np.flatnonzero(per_cutout.max(axis=1) != low)
+    touched = np.zeros((m, t), dtype=bool)
+    touched[np.arange(m), low] = True
+    if several.size:
+        sub = per_cutout[several]
+        rows = np.repeat(np.arange(several.size), sub.shape[1])
+        counts = np.bincount(rows * t + sub.ravel(), minlength=several.size * t)
+        touched[several] = counts.reshape(several.size, t) > 0
+    used = [sorted(unique[hit].tolist()) for hit in touched]
+    missed = [sorted(unique[hit & missing].tolist()) for hit in touched]
+    return used, missed
 
 
 def extract_cutouts(
@@ -409,6 +464,7 @@ def extract_cutouts(
     if size < 1:
         raise ValueError(f"cutout size must be a positive number of pixels, got {size}")
     order = survey._check_order(order)
+    exact = exact or size < 2  # the node grid needs two nodes per axis
     scale = float(pixel_scale_deg) if pixel_scale_deg is not None else survey.pixel_scale_deg(order)
     if not np.isfinite(scale) or scale <= 0:
         raise ValueError(f"pixel_scale_deg must be positive, got {pixel_scale_deg}")
@@ -440,64 +496,46 @@ def extract_cutouts(
     flat_images = images.reshape(n, pixels)
 
     stacks = _TileStack(survey, order, survey._memory_tiles)
+    blank_count = np.zeros(n, dtype=np.int64)
+
+    def record_tiles(idx, tile_sets, missing_sets) -> None:
+        for target, used, missing in zip(idx, tile_sets, missing_sets, strict=True):
+            tiles_used[target] = used
+            missing_used[target] = missing
 
     def process_chunk(start: int) -> int:
         idx = processing_order[start : start + per_chunk]
         m = idx.size
         rotations = to_frame @ local_to_icrs_rotations(ra[idx], dec[idx])  # (m, 3, 3)
         if interpolation == "nearest":
-            cells = (
+            keys, x, y, n_exact = (
                 _exact_cells(rotations, directions, depth, survey.tile_depth, threads)
                 if exact
                 else _fast_cells(
                     rotations, size, scale, directions, depth, survey.tile_depth, threads
                 )
             )
-            keys, x, y, n_exact = cells
-            # Tile = (face, x >> k, y >> k); pixel in tile from the low bits of x and y.
-            side = 1 << order  # tiles per face side
-            unique_keys, position = _dense_positions(keys.ravel())
-            key_face = unique_keys // (side * side)
-            key_tx = (unique_keys // side) % side
-            key_ty = unique_keys % side
-            unique = (
-                (key_face << (2 * order)) + interleave(key_tx, key_ty).astype(np.int64)
-            ).astype(np.int64)
-            rows, stack_flat, stack_missing = stacks.rows(unique)
-            mask = survey.tile_width - 1
-            # FITS row = W - 1 - (x mod W) = (~x) mod W, column = y mod W.
-            in_tile = (((~x) & mask) << survey.tile_depth) | (y & mask)
-            flat = (rows * stacks.tile_pixels)[position]  # start of each pixel's tile
-            flat += in_tile.ravel()
-            values = stack_flat[flat]
-            used_position = position
-            missing = stack_missing[rows]
+            sets, counts = kernels.tiles_per_cutout(keys, kernels.MAX_TILES_PER_CUTOUT)
+            if counts.max() <= kernels.MAX_TILES_PER_CUTOUT:
+                blank_count[idx] = _gather_compiled(
+                    stacks, order, keys, x, y, sets, counts, idx, flat_images
+                )
+                record_tiles(idx, *_tile_lists(stacks, order, sets, counts))
+                return n_exact
+            values, used_position, unique, missing = _gather_numpy(stacks, order, keys, x, y)
         else:
             lon, lat = _frame_lonlat(_rotate(rotations, directions))  # (m, P) each
             values, used_position, unique, missing = _bilinear(
                 stacks, depth, lon, lat, k2, sub_mask, lut, threads
             )
-        flat_images[idx] = values.reshape(m, pixels)
-        # Which tiles each cutout touched. Most touch one: min == max of its positions;
-        # the others get an occupancy table from one bincount.
-        t = len(unique)
-        per_cutout = used_position.reshape(m, -1)
-        low = per_cutout.min(axis=1)
-        several = np.flatnonzero(per_cutout.max(axis=1) != low)
-        touched = np.zeros((m, t), dtype=bool)
-        touched[np.arange(m), low] = True
-        if several.size:
-            sub = per_cutout[several]
-            rows = np.repeat(np.arange(several.size), sub.shape[1])
-            counts = np.bincount(rows * t + sub.ravel(), minlength=several.size * t)
-            touched[several] = counts.reshape(several.size, t) > 0
-        for row, target in enumerate(idx):
-            hit = touched[row]
-            tiles_used[target] = sorted(unique[hit].tolist())
-            missing_used[target] = sorted(unique[hit & missing].tolist())
+            n_exact = 0
+        values = values.reshape(m, pixels)
+        flat_images[idx] = values
+        blank_count[idx] = np.isnan(values).sum(axis=1)
+        record_tiles(idx, *_touched_tiles(used_position.reshape(m, -1), unique, missing))
         if n > per_chunk:
             log.debug("extracted a chunk of %d cutouts (from %d)", m, start)
-        return n_exact if interpolation == "nearest" else 0
+        return n_exact
 
     starts = range(0, n, per_chunk)
     if workers > 1 and len(starts) > 1:
@@ -511,7 +549,7 @@ def extract_cutouts(
 
     if interpolation == "nearest" and not exact:
         log.debug("fast path: %d of %d pixels hashed exactly", exact_pixels, n * pixels)
-    blank_fraction = np.isnan(flat_images).mean(axis=1)
+    blank_fraction = blank_count / pixels
     headers = (
         [tan_header(r, d, size, scale) for r, d in zip(ra, dec, strict=True)]
         if (with_headers)
@@ -561,7 +599,8 @@ def _bilinear(stacks, depth, lon, lat, k2, sub_mask, lut, threads):
         corners.append(((face << face_shift) | interleave(cx, cy), weight))
     all_ids = np.concatenate([c[0] for c in corners])
     unique, position = _dense_positions(all_ids >> k2)
-    rows, stack_flat, stack_missing = stacks.rows(unique)
+    rows, stack, stack_missing = stacks.rows(unique)
+    stack_flat = stack.ravel()
     npix = ipix.size
     total = np.zeros(npix)
     weights = np.zeros(npix)
