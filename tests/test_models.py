@@ -50,6 +50,11 @@ def config():
         depth=5, width=8, hidden=16, batch_size=32, max_epochs=10, patience=50, lr=0.01
     )
     cfg["training"]["impactor"].update(max_epochs=40, patience=1000, batch_size=32)
+    # The synthetic labels are defined by the node distance (models/synthetic.py), not the MOID.
+    cfg["training"]["impactor"]["features"] = [
+        "a_au", "e", "i_deg", "q_au", "Q_au", "sin_w", "cos_w", "node_asc_au", "node_desc_au",
+        "log10_min_node_dist",
+    ]  # fmt: skip
     return cfg
 
 

@@ -293,7 +293,7 @@ def test_no_worker_outlives_a_killed_job(small_config, tmp_path, sig):
         from asteroid_ml.simulate import simulate_shard
         c = load_config({str(REPO / "config" / "test.yaml")!r})
         c['simulation']['background'].update(n=3000, shards=1)
-        c['simulation']['impactor'].update(window_end_years=2000.0)
+        c['simulation']['impactor'].update(window_end_years=950.0)
         simulate_shard(c, 'background', 0, {str(tmp_path / "out.parquet")!r})
     """)
     proc = subprocess.Popen([sys.executable, "-c", script])

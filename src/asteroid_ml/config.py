@@ -79,8 +79,49 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[s
     return filled
 
 
+#: JD (TDB) of AD 3000 January 1.0: the end of the range of astropy's built-in planetary
+#: ephemeris (ERFA plan94/epv00), which gives the planets' states at the start of the
+#: backward impactor runs.
+EPHEMERIS_END_JD = 2816787.5
+#: Julian year in days.
+JULIAN_YEAR_D = 365.25
+
+
+def simulation_problems(config: Mapping[str, Any]) -> list[str]:
+    """Cross-key problems of the ``simulation`` section (a filled-in config), as dotted-key messages."""
+    sim = config["simulation"]
+    imp, bkg = sim["impactor"], sim["background"]
+    problems = []
+    if imp["window_start_years"] >= imp["window_end_years"]:
+        problems.append("simulation.impactor.window_start_years must be < window_end_years")
+    latest = (
+        float(config["epoch_jd_tdb"])
+        + imp["window_end_years"] * JULIAN_YEAR_D
+        + sim["handover_days"]
+    )
+    if latest > EPHEMERIS_END_JD:
+        problems.append(
+            "simulation.impactor.window_end_years: the window reaches past AD 3000 "
+            f"(JD {latest:.1f}), where astropy's built-in planetary ephemeris "
+            "(ERFA plan94/epv00, valid AD 1000-3000) ends"
+        )
+    if bkg["a_min_au"] >= bkg["a_max_au"]:
+        problems.append("simulation.background.a_min_au must be < a_max_au")
+    if bkg["q_max_au"] <= 0.0 or bkg["a_min_au"] * (1 - 0.95) >= bkg["q_max_au"]:
+        problems.append("simulation.background.q_max_au leaves no orbit with e < 0.95")
+    if sim["h_min_mag"] >= sim["h_max_mag"]:
+        problems.append("simulation.h_min_mag must be < h_max_mag")
+    if imp["speed_median_kms"] >= imp["speed_max_kms"]:
+        problems.append("simulation.impactor.speed_median_kms must be < speed_max_kms")
+    return problems
+
+
 def _check_semantics(config: Mapping[str, Any], source: str) -> None:
     """Cross-key rules that JSON schema cannot express."""
+    problems = simulation_problems(config) if "simulation" in config else []
+    if problems:
+        lines = "\n".join(f"  {source}: {p}" for p in problems)
+        raise ConfigError(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")
     fractions = config.get("dataset", {}).get("split_fractions")
     if fractions:
         total = sum(fractions.values())

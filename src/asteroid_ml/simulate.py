@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from asteroid_ml.config import simulation_problems
 from asteroid_ml.seeds import rng_for
 from asteroid_ml.solar_system import (
     AU_KM,
@@ -813,20 +814,8 @@ def simulate_background(config: dict[str, Any], indices: np.ndarray) -> pd.DataF
 
 
 def check_simulation_config(config: dict[str, Any]) -> None:
-    """Cross-key checks of the ``simulation`` section that the JSON schema cannot express."""
-    sim = config["simulation"]
-    imp, bkg = sim["impactor"], sim["background"]
-    problems = []
-    if imp["window_start_years"] >= imp["window_end_years"]:
-        problems.append("simulation.impactor.window_start_years must be < window_end_years")
-    if bkg["a_min_au"] >= bkg["a_max_au"]:
-        problems.append("simulation.background.a_min_au must be < a_max_au")
-    if bkg["q_max_au"] <= 0.0 or bkg["a_min_au"] * (1 - 0.95) >= bkg["q_max_au"]:
-        problems.append("simulation.background.q_max_au leaves no orbit with e < 0.95")
-    if sim["h_min_mag"] >= sim["h_max_mag"]:
-        problems.append("simulation.h_min_mag must be < h_max_mag")
-    if imp["speed_median_kms"] >= imp["speed_max_kms"]:
-        problems.append("simulation.impactor.speed_median_kms must be < speed_max_kms")
+    """Cross-key checks of the ``simulation`` section (also run by config validation)."""
+    problems = simulation_problems(config)
     if problems:
         raise ValueError("invalid simulation config: " + "; ".join(problems))
 

@@ -23,6 +23,16 @@ POPULATIONS = ["impactor", "background"]
 FINAL_OUTPUTS = []
 
 
+def config_slice(*keys):
+    """The config sections a rule reads, declared as its ``settings`` param.
+
+    Snakemake reruns a job when its params change, so editing any of these
+    sections (e.g. simulation.impactor.window_end_years) reruns the rules that
+    read it and everything downstream, and nothing else.
+    """
+    return {key: config[key] for key in keys}
+
+
 def repo_file(relative):
     """A file shipped with the repository (resources/, config/), as an absolute path.
 

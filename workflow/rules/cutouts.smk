@@ -27,6 +27,7 @@ rule cutouts:
         mem_mb=2000,
         runtime=15,
     params:
+        settings=config_slice("survey"),
         survey=survey_location(),
     script:
         "../scripts/cutouts.py"

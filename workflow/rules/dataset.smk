@@ -34,6 +34,9 @@ rule cutout_targets:
         mem_mb=1000,
         runtime=10,
     params:
+        settings=config_slice(
+            "seed", "epoch_jd_tdb", "observations", "survey", "dataset"
+        ),
         survey=survey_location(),
     script:
         "../scripts/cutout_targets.py"
@@ -57,6 +60,8 @@ rule assemble_dataset:
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        settings=config_slice("seed", "observations", "survey", "dataset"),
     script:
         "../scripts/assemble_dataset.py"
 

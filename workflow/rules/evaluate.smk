@@ -22,6 +22,8 @@ rule evaluate_model:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        settings=config_slice("training", "evaluation"),
     script:
         "../scripts/evaluate_model.py"
 
@@ -42,6 +44,8 @@ rule hoi_real_catalog:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        settings=config_slice("training", "evaluation"),
     script:
         "../scripts/hoi_real_catalog.py"
 
@@ -59,6 +63,8 @@ rule eval_summary:
     resources:
         mem_mb=500,
         runtime=5,
+    params:
+        settings=config_slice("evaluation"),
     script:
         "../scripts/eval_summary.py"
 

@@ -23,6 +23,7 @@ rule figure_orbital_elements:
         mem_mb=4000,
         runtime=10,
     params:
+        settings=config_slice("figures"),
         name="orbital_elements",
     script:
         "../scripts/figure.py"
@@ -43,6 +44,7 @@ rule figure_close_approach_validation:
         mem_mb=1000,
         runtime=5,
     params:
+        settings=config_slice("figures"),
         name="close_approach_validation",
     script:
         "../scripts/figure.py"
@@ -64,6 +66,7 @@ rule figure_sky_map:
         mem_mb=4000,
         runtime=10,
     params:
+        settings=config_slice("figures"),
         name="sky_map",
         survey=survey_location(),
     script:
@@ -86,6 +89,7 @@ rule figure_example_cutouts:
         mem_mb=2000,
         runtime=5,
     params:
+        settings=config_slice("figures"),
         name="example_cutouts",
     script:
         "../scripts/figure.py"
@@ -106,6 +110,7 @@ rule figure_training_curves:
         mem_mb=1000,
         runtime=5,
     params:
+        settings=config_slice("figures"),
         name="training_curves",
     script:
         "../scripts/figure.py"
@@ -126,6 +131,7 @@ rule figure_roc_pr:
         mem_mb=1000,
         runtime=5,
     params:
+        settings=config_slice("figures"),
         name="roc_pr",
     script:
         "../scripts/figure.py"
@@ -146,6 +152,7 @@ rule figure_confusion_matrices:
         mem_mb=1000,
         runtime=5,
     params:
+        settings=config_slice("figures"),
         name="confusion_matrices",
     script:
         "../scripts/figure.py"
@@ -167,6 +174,7 @@ rule figure_score_histograms:
         mem_mb=2000,
         runtime=5,
     params:
+        settings=config_slice("figures"),
         name="score_histograms",
     script:
         "../scripts/figure.py"
@@ -188,6 +196,7 @@ rule figure_completeness:
         mem_mb=2000,
         runtime=5,
     params:
+        settings=config_slice("figures"),
         name="completeness",
     script:
         "../scripts/figure.py"
@@ -209,6 +218,7 @@ rule figure_hoi_real_catalog:
         mem_mb=1000,
         runtime=5,
     params:
+        settings=config_slice("figures"),
         name="hoi_real_catalog",
     script:
         "../scripts/figure.py"

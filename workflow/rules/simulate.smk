@@ -18,6 +18,8 @@ rule simulate:
     resources:
         mem_mb=1000,
         runtime=30,
+    params:
+        settings=config_slice("seed", "epoch_jd_tdb", "simulation"),
     script:
         "../scripts/simulate.py"
 
@@ -38,6 +40,8 @@ rule ephemerides:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        settings=config_slice("seed", "epoch_jd_tdb", "simulation", "observations"),
     script:
         "../scripts/ephemerides.py"
 
@@ -57,6 +61,8 @@ rule validate_close_approaches:
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        settings=config_slice("simulation"),
     script:
         "../scripts/validate_close_approaches.py"
 

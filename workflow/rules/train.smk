@@ -27,6 +27,8 @@ rule train_detector:
         mem_mb=3000,
         runtime=30,
         gpu=1,
+    params:
+        settings=config_slice("seed", "training"),
     script:
         "../scripts/train_detector.py"
 
@@ -47,6 +49,8 @@ rule train_impactor:
         mem_mb=1500,
         runtime=10,
         gpu=1,
+    params:
+        settings=config_slice("seed", "training"),
     script:
         "../scripts/train_impactor.py"
 
@@ -65,6 +69,8 @@ rule baseline_detector:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        settings=config_slice("seed", "training"),
     script:
         "../scripts/baseline_detector.py"
 
@@ -82,5 +88,7 @@ rule baseline_impactor:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        settings=config_slice("seed", "training"),
     script:
         "../scripts/baseline_impactor.py"

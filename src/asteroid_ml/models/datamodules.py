@@ -321,6 +321,8 @@ ELEMENT_FEATURES = (
     "node_desc_au",
     "min_node_dist_au",
     "log10_min_node_dist",
+    "moid_au",
+    "log10_moid",
     "H_mag",
 )
 
@@ -338,6 +340,8 @@ def element_features(elements: pd.DataFrame, names: Sequence[str]) -> np.ndarray
       ``= min |r_node - 1 au|`` is a cheap MOID proxy for inclined orbits, and
       ``log10_min_node_dist`` = log10(min_node_dist_au + 1e-4) spreads its small
       values (where impactors live) for the network;
+    - ``moid_au``: the Earth MOID (:func:`asteroid_ml.moid.earth_moid_au`; NASA's PHA
+      criterion is MOID <= 0.05 au), and ``log10_moid`` = log10(moid_au + 1e-4);
     - angles as sine and cosine (no wrap-around at 360 deg).
     """
     unknown = sorted(set(names) - set(ELEMENT_FEATURES))
@@ -369,6 +373,12 @@ def element_features(elements: pd.DataFrame, names: Sequence[str]) -> np.ndarray
         "min_node_dist_au": np.minimum(np.abs(r_asc - 1.0), np.abs(r_desc - 1.0)),
     }
     columns["log10_min_node_dist"] = np.log10(columns["min_node_dist_au"] + 1e-4)
+    if {"moid_au", "log10_moid"} & set(names):  # ~0.1 ms per orbit: only when asked for
+        from asteroid_ml.moid import earth_moid_au
+
+        moid = earth_moid_au(a, e, elements["i_deg"].to_numpy(float), np.rad2deg(om), np.rad2deg(w))
+        columns["moid_au"] = moid
+        columns["log10_moid"] = np.log10(moid + 1e-4)
     if "ma_deg" in elements:
         ma = np.deg2rad(elements["ma_deg"].to_numpy(float))
         columns["sin_ma"], columns["cos_ma"] = np.sin(ma), np.cos(ma)
