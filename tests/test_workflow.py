@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -170,3 +171,20 @@ def test_shipped_files_are_not_outputs():
         ["git", "ls-files", "results"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split()
     assert tracked in ([], ["results/.gitkeep"])
+
+
+def test_config_edit_reruns_exactly_the_rules_that_read_it(run_dir):
+    """Each rule declares the config sections it reads as a param: editing
+    training.impactor.max_epochs reruns the impactor MLP and what depends on it, not
+    the simulation, cutouts, detector or the forest (which does not read it)."""
+    extra = run_dir / "edit.yaml"
+    extra.write_text("training:\n  impactor:\n    max_epochs: 7\n")
+    test_yaml = str(REPO / "config" / "test.yaml")
+    edited = snakemake(run_dir, "--cores", "2", "--dry-run", "--configfile", test_yaml, str(extra))
+    assert edited.returncode == 0, edited.stderr[-3000:]
+    text = edited.stdout + edited.stderr
+    jobs = re.findall(r"^rule (\w+):", text, flags=re.M)
+    assert {"train_impactor", "evaluate_model", "hoi_real_catalog"} <= set(jobs), jobs
+    untouched = {"simulate", "cutouts", "assemble_dataset", "train_detector", "baseline_impactor"}
+    assert not untouched & set(jobs), jobs
+    assert "Params have changed" in text

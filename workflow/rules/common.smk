@@ -24,13 +24,28 @@ FINAL_OUTPUTS = []
 
 
 def config_slice(*keys):
-    """The config sections a rule reads, declared as its ``settings`` param.
+    """The config sections a rule reads (dotted keys), declared as its ``settings`` param.
 
     Snakemake reruns a job when its params change, so editing any of these
     sections (e.g. simulation.impactor.window_end_years) reruns the rules that
     read it and everything downstream, and nothing else.
     """
-    return {key: config[key] for key in keys}
+    sections = {}
+    for key in keys:
+        value = config
+        for part in key.split("."):
+            value = value[part]
+        sections[key] = value
+    return sections
+
+
+# Trainer settings shared by the two Lightning models.
+TRAINER_KEYS = (
+    "training.precision",
+    "training.accelerator",
+    "training.deterministic",
+    "training.num_workers",
+)
 
 
 def repo_file(relative):

@@ -23,7 +23,7 @@ rule evaluate_model:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=config_slice("training", "evaluation"),
+        settings=config_slice("evaluation"),
     script:
         "../scripts/evaluate_model.py"
 
@@ -45,7 +45,7 @@ rule hoi_real_catalog:
         mem_mb=1000,
         runtime=5,
     params:
-        settings=config_slice("training", "evaluation"),
+        settings=config_slice("evaluation"),
     script:
         "../scripts/hoi_real_catalog.py"
 

@@ -28,7 +28,7 @@ rule train_detector:
         runtime=30,
         gpu=1,
     params:
-        settings=config_slice("seed", "training"),
+        settings=config_slice("seed", "training.detector", *TRAINER_KEYS),
     script:
         "../scripts/train_detector.py"
 
@@ -50,7 +50,7 @@ rule train_impactor:
         runtime=10,
         gpu=1,
     params:
-        settings=config_slice("seed", "training"),
+        settings=config_slice("seed", "training.impactor", *TRAINER_KEYS),
     script:
         "../scripts/train_impactor.py"
 
@@ -70,7 +70,7 @@ rule baseline_detector:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=config_slice("seed", "training"),
+        settings=config_slice("seed", "training.baselines"),
     script:
         "../scripts/baseline_detector.py"
 
@@ -89,6 +89,8 @@ rule baseline_impactor:
         mem_mb=1000,
         runtime=10,
     params:
-        settings=config_slice("seed", "training"),
+        settings=config_slice(
+            "seed", "training.baselines", "training.impactor.features"
+        ),
     script:
         "../scripts/baseline_impactor.py"
