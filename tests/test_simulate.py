@@ -70,12 +70,15 @@ def test_shard_indices_partition_all_objects():
         sim.shard_indices(10, 3, 3)
 
 
-def test_impact_draws_are_incoming_with_realistic_speeds(small_config):
+def test_isotropic_impact_draws_are_incoming_with_realistic_speeds(small_config):
+    """launch_model isotropic (the flux model: tests/test_impact_flux.py)."""
     v_esc = sim.earth_escape_speed_kms()
     assert v_esc == pytest.approx(11.186, abs=0.01)
+    config = copy.deepcopy(small_config)
+    config["simulation"]["impactor"]["launch_model"] = "isotropic"
     speeds, cos_angles = [], []
     for k in range(200):
-        launch = sim.draw_impact(small_config, k)
+        launch = sim.draw_impact(config, k)
         n_hat = launch.position / np.linalg.norm(launch.position)
         assert np.linalg.norm(launch.position) == pytest.approx(EARTH_RADIUS_AU, rel=1e-12)
         speed = np.linalg.norm(launch.velocity) / sim.KMS_TO_AUD
@@ -89,8 +92,8 @@ def test_impact_draws_are_incoming_with_realistic_speeds(small_config):
     assert np.all(np.array(cos_angles) < 0)
     assert np.mean(-np.array(cos_angles)) == pytest.approx(2 / 3, abs=0.05)
     # Reproducible per object.
-    again = sim.draw_impact(small_config, 7)
-    assert np.array_equal(again.velocity, sim.draw_impact(small_config, 7).velocity)
+    again = sim.draw_impact(config, 7)
+    assert np.array_equal(again.velocity, sim.draw_impact(config, 7).velocity)
 
 
 def test_h_magnitudes_follow_the_power_law():
@@ -342,3 +345,53 @@ def test_simulate_rejects_bad_input(small_config, tmp_path):
     with pytest.raises(ValueError, match="window_start_years must be < window_end_years"):
         sim.simulate_shard(cfg, "impactor", 0, tmp_path / "x.parquet")
     assert not (tmp_path / "x.parquet").exists()
+
+
+@pytest.mark.filterwarnings("ignore::erfa.ErfaWarning")
+def test_ephemeris_velocities_agree_with_the_positions():
+    """ERFA plan94's analytic velocities are off by up to 25 m/s (Saturn); barycentric_states
+    differentiates the positions instead: a centred difference over ±0.05 d must agree."""
+    t = 2459000.5
+    pos, vel = barycentric_states(np.array([t - 0.05, t, t + 0.05]))
+    finite = (pos[2] - pos[0]) / 0.1
+    rel = np.linalg.norm(finite - vel[1], axis=1) / np.linalg.norm(vel[1], axis=1)
+    # Second-order truncation of the check itself: (h ω)^2 / 6, ~5e-6 for the Moon.
+    assert rel[BODIES.index("saturn")] < 1e-7 and rel[BODIES.index("jupiter")] < 1e-7
+    assert rel.max() < 1e-5
+
+
+@pytest.mark.filterwarnings("ignore::erfa.ErfaWarning")
+def test_planet_track_earth_follows_the_planets_it_samples():
+    """Earth between samples (two-body barycentre + offset) is within 3e-4 au and 0.1 deg of
+    the ephemeris when the samples are the ephemeris itself."""
+    t0, step = 2459000.5, 360.0
+    pos, vel = barycentric_states(t0 + step * np.arange(12))
+    pos, vel = pos - pos[:, :1], vel - vel[:, :1]
+    track = sim.PlanetTrack(t0, step, pos, vel, pos[-1], vel[-1])
+    for t in np.linspace(t0, t0 + 10 * step, 41):
+        r, v = track.earth(t)
+        p, w = barycentric_states(t)
+        r_ref, v_ref = p[sim.EARTH_INDEX] - p[0], w[sim.EARTH_INDEX] - w[0]
+        assert np.linalg.norm(r - r_ref) < 3e-4
+        cos = v @ v_ref / np.linalg.norm(v) / np.linalg.norm(v_ref)
+        assert np.degrees(np.arccos(min(cos, 1.0))) < 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::erfa.ErfaWarning")
+def test_impacts_past_the_ephemeris_use_the_codes_own_planets(small_config):
+    """A window reaching past AD 3000: the planets come from a free forward run of the
+    AMUSE code, which must stay on the ephemeris (Earth within 1e-3 au after 900 yr) and
+    give valid impactor rows."""
+    config = copy.deepcopy(small_config)
+    config["epoch_jd_tdb"] = 2488069.5  # AD 2100, the latest epoch the schema allows
+    config["simulation"]["impactor"].update(window_start_years=899.0, window_end_years=901.0)
+    assert sim.needs_planet_track(config) and not sim.needs_planet_track(small_config)
+    track = sim.planet_track(config)
+    in_range = int((sim.EPHEMERIS_END_JD - 40 - track.t0) // track.sample_days)
+    p, _ = barycentric_states(track.t0 + in_range * track.sample_days)
+    earth = sim.EARTH_INDEX
+    assert np.linalg.norm(track.pos[in_range, earth] - (p[earth] - p[0])) < 1e-3
+    rows = sim.simulate_impactors(config, np.arange(3))
+    assert len(rows) == 3 and (rows["impact_jd_tdb"] > sim.EPHEMERIS_END_JD - 800).all()
+    assert ((rows["e"] > 0) & (rows["e"] < 1) & (rows["a_au"] < 4)).all()

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -51,8 +52,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from asteroid_ml.config import simulation_problems
-from asteroid_ml.seeds import rng_for
+from asteroid_ml.config import EPHEMERIS_END_JD, simulation_problems
+from asteroid_ml.impact_flux import (
+    V_EARTH_CIRC_KMS,
+    encounter_frame,
+    opik_encounter_velocity,
+    opik_impact_rate,
+    surface_crossing,
+)
+from asteroid_ml.seeds import rng_for, stage_key
 from asteroid_ml.solar_system import (
     AU_KM,
     BODIES,
@@ -171,15 +179,118 @@ def _outgoing_asymptote(r: np.ndarray, v: np.ndarray, mu: float) -> np.ndarray:
     return v_inf * direction
 
 
-def draw_impact(
-    config: dict[str, Any], index: int, earth_helio: tuple[np.ndarray, np.ndarray] | None = None
-) -> ImpactLaunch:
-    """Draw impactor ``index``: epoch, surface point, speed and incoming direction.
+def _isotropic_launch(
+    rng: np.random.Generator, icfg: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform surface point, truncated log-normal speed, impact angle θ with density sin 2θ."""
+    v_esc = earth_escape_speed_kms()
+    n_hat = _unit_vector(rng)
+    while True:  # truncated log-normal impact speed
+        speed = icfg["speed_median_kms"] * math.exp(icfg["speed_log_sigma"] * rng.normal())
+        if v_esc * 1.0001 < speed <= icfg["speed_max_kms"]:
+            break
+    # Impact angle θ from the horizontal with density sin 2θ: sin^2 θ uniform.
+    theta = math.asin(math.sqrt(rng.uniform()))
+    azimuth = rng.uniform(0.0, 2 * np.pi)
+    e1 = np.cross(n_hat, [0.0, 0.0, 1.0] if abs(n_hat[2]) < 0.9 else [1.0, 0.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(n_hat, e1)
+    tangent = math.cos(azimuth) * e1 + math.sin(azimuth) * e2
+    v_imp = speed * KMS_TO_AUD * (-math.sin(theta) * n_hat + math.cos(theta) * tangent)
+    return EARTH_RADIUS_AU * n_hat, v_imp
 
-    Launches whose approximate pre-encounter heliocentric orbit (Earth's velocity
-    plus the asymptotic hyperbolic excess velocity) is unbound or has
-    a > ``max_a_au`` are redrawn (speed and direction; the epoch is kept), so the
-    speed distribution actually recorded is the drawn one reshaped by that cut.
+
+def _neo_shape_proposals(
+    rng: np.random.Generator, bcfg: dict[str, Any], size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a au, e, i rad) of Earth-crossing orbits of the background model (vectorised rejection).
+
+    Same a, e, i laws and cuts as :func:`draw_background_elements`, plus q < 1 au < Q.
+    """
+    a = rng.uniform(bcfg["a_min_au"], bcfg["a_max_au"], size)
+    e = rng.rayleigh(bcfg["e_sigma"], size)
+    inc = rng.rayleigh(bcfg["i_sigma_deg"], size)
+    keep = (
+        (e < 0.95) & (a * (1 - e) < min(bcfg["q_max_au"], 1.0)) & (a * (1 + e) > 1.0) & (inc < 90.0)
+    )
+    return a[keep], e[keep], np.radians(inc[keep])
+
+
+#: Öpik rates of the background model have an integrable but heavy tail (near-tangent
+#: crossings, i -> 0, slow encounters); rates above this quantile are clipped so that
+#: rejection sampling stays efficient (~3 % acceptance; ~4 % of the rate mass is clipped).
+FLUX_RATE_CLIP_QUANTILE = 0.999
+
+
+@functools.lru_cache(maxsize=8)
+def _flux_rate_clip(a_min: float, a_max: float, q_max: float, e_sig: float, i_sig: float) -> float:
+    """The clip level of the Öpik rate for one background model (a fixed stream: a model property)."""
+    bcfg = {"a_min_au": a_min, "a_max_au": a_max, "q_max_au": q_max}
+    bcfg |= {"e_sigma": e_sig, "i_sigma_deg": i_sig}
+    rng = np.random.default_rng(np.random.SeedSequence([stage_key("impact-flux-clip")]))
+    a, e, inc = _neo_shape_proposals(rng, bcfg, 400_000)
+    if len(a) == 0:
+        raise SimulationError("background model has no Earth-crossing orbits: no impactors")
+    rate = opik_impact_rate(a, e, inc, earth_escape_speed_kms())
+    return float(np.quantile(rate[rate > 0], FLUX_RATE_CLIP_QUANTILE))
+
+
+def _flux_launch(
+    rng: np.random.Generator,
+    bcfg: dict[str, Any],
+    r_earth: np.ndarray,
+    v_earth: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Surface point and velocity of an Earth-hitting member of the background model.
+
+    The orbit shape is drawn from the background model with probability ∝ its Öpik
+    impact rate (:mod:`asteroid_ml.impact_flux`); the crossing (inbound/outbound,
+    ascending/descending node) is chosen at random; the impact parameter is uniform
+    over the gravitationally focused disk, which puts the impact point on Earth's
+    surface and sets the impact angle.
+    """
+    v_esc = earth_escape_speed_kms()
+    clip = _flux_rate_clip(
+        bcfg["a_min_au"], bcfg["a_max_au"], bcfg["q_max_au"], bcfg["e_sigma"], bcfg["i_sigma_deg"]
+    )
+    while True:
+        a, e, inc = _neo_shape_proposals(rng, bcfg, 256)
+        rate = opik_impact_rate(a, e, inc, v_esc)
+        accepted = np.flatnonzero(rng.uniform(size=len(a)) * clip < rate)
+        if len(accepted):
+            k = accepted[0]
+            break
+    # Inbound or outbound crossing (sign of U_x), ascending or descending node (U_z).
+    sign_x, sign_z = rng.choice([-1.0, 1.0], 2)
+    u = opik_encounter_velocity(a[k], e[k], inc[k]) * np.array([sign_x, 1.0, sign_z])
+    u_vec = u @ encounter_frame(r_earth, v_earth)
+    v_inf = V_EARTH_CIRC_KMS * KMS_TO_AUD * u_vec
+    mu = GM_AU3_D2["earth"]
+    b_max = EARTH_RADIUS_AU * math.sqrt(1.0 + 2.0 * mu / (EARTH_RADIUS_AU * np.dot(v_inf, v_inf)))
+    w_hat = v_inf / np.linalg.norm(v_inf)
+    e1 = np.cross(w_hat, [0.0, 0.0, 1.0] if abs(w_hat[2]) < 0.9 else [1.0, 0.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(w_hat, e1)
+    # Uniform over the disk; 0.999999 keeps the grazing edge strictly inside.
+    b = 0.999999 * b_max * math.sqrt(rng.uniform())
+    phi = rng.uniform(0.0, 2 * np.pi)
+    b_vec = b * (math.cos(phi) * e1 + math.sin(phi) * e2)
+    return surface_crossing(v_inf, b_vec, mu, EARTH_RADIUS_AU)
+
+
+def draw_impact(
+    config: dict[str, Any],
+    index: int,
+    earth_helio: tuple[np.ndarray, np.ndarray] | None = None,
+    track: PlanetTrack | None = None,
+) -> ImpactLaunch:
+    """Draw impactor ``index``: epoch, surface point and impact velocity.
+
+    ``simulation.impactor.launch_model`` picks the encounter law: ``flux`` (default,
+    :func:`_flux_launch`) or ``isotropic`` (:func:`_isotropic_launch`). Launches
+    whose approximate pre-encounter heliocentric orbit (Earth's velocity plus the
+    asymptotic hyperbolic excess velocity) is unbound or has a > ``max_a_au`` are
+    redrawn (the epoch is kept).
     """
     sim = config["simulation"]
     icfg = sim["impactor"]
@@ -187,33 +298,25 @@ def draw_impact(
     epoch = float(config["epoch_jd_tdb"])
     t_imp = epoch + rng.uniform(icfg["window_start_years"], icfg["window_end_years"]) * YEAR_D
     h_mag = draw_h_mag(rng, sim["h_min_mag"], sim["h_max_mag"], sim["h_slope"])
+    if earth_helio is None and track is not None:
+        earth_helio = track.earth(t_imp)
     if earth_helio is None:
         pos, vel = barycentric_states(t_imp)
         earth_helio = (pos[EARTH_INDEX] - pos[0], vel[EARTH_INDEX] - vel[0])
     r_earth, v_earth = earth_helio
-    v_esc = earth_escape_speed_kms()
     mu_e = GM_AU3_D2["earth"]
     for _attempt in range(1000):
-        n_hat = _unit_vector(rng)
-        while True:  # truncated log-normal impact speed
-            speed = icfg["speed_median_kms"] * math.exp(icfg["speed_log_sigma"] * rng.normal())
-            if v_esc * 1.0001 < speed <= icfg["speed_max_kms"]:
-                break
-        # Impact angle θ from the horizontal with density sin 2θ: sin^2 θ uniform.
-        theta = math.asin(math.sqrt(rng.uniform()))
-        azimuth = rng.uniform(0.0, 2 * np.pi)
-        e1 = np.cross(n_hat, [0.0, 0.0, 1.0] if abs(n_hat[2]) < 0.9 else [1.0, 0.0, 0.0])
-        e1 /= np.linalg.norm(e1)
-        e2 = np.cross(n_hat, e1)
-        tangent = math.cos(azimuth) * e1 + math.sin(azimuth) * e2
-        v_imp = speed * KMS_TO_AUD * (-math.sin(theta) * n_hat + math.cos(theta) * tangent)
-        r_imp = EARTH_RADIUS_AU * n_hat
+        if icfg.get("launch_model", "flux") == "flux":
+            r_imp, v_imp = _flux_launch(rng, sim["background"], r_earth, v_earth)
+        else:
+            r_imp, v_imp = _isotropic_launch(rng, icfg)
         # Time-reversed motion leaves Earth along (r, -v); the real pre-encounter
         # heliocentric velocity is Earth's minus that asymptote.
         u_out = _outgoing_asymptote(r_imp, -v_imp, mu_e)
         v_helio = v_earth - u_out
         inv_a = 2.0 / np.linalg.norm(r_earth) - np.dot(v_helio, v_helio) / GM_SUN
         if inv_a > 1.0 / sim["max_a_au"]:
+            speed = float(np.linalg.norm(v_imp)) / KMS_TO_AUD
             return ImpactLaunch(index, t_imp, r_imp, v_imp, speed, h_mag)
     raise SimulationError(f"impactor {index}: no bound launch found in 1000 draws")
 
@@ -576,6 +679,106 @@ def _launch_phase(
     return out_pos, out_vel
 
 
+# --- planets past the ephemeris -----------------------------------------------------------
+
+#: Hand-over intervals between the samples of a :class:`PlanetTrack` (~1 yr at 36 days):
+#: a sample per interval would cost one AMUSE round trip (~3 ms) per 36 days per shard.
+TRACK_SAMPLE_INTERVALS = 10
+
+
+@dataclass(frozen=True)
+class PlanetTrack:
+    """The AMUSE code's own free planets, from the epoch forward, sampled every few hand-overs.
+
+    Used when the impact window reaches past astropy's built-in ephemeris (AD 3000):
+    the backward impactor runs then start from the end of this forward run (so that,
+    run backward, the planets return to the epoch's ephemeris state), and the
+    impactor draws take Earth's state from it. ``pos``/``vel``: heliocentric states
+    of :data:`BODIES` (au, au/day), shape (n_samples, len(BODIES), 3), at
+    ``t0 + k * sample_days``; ``end_pos``/``end_vel``: the state at the start of the
+    backward runs (shape (len(BODIES), 3)).
+    """
+
+    t0: float
+    sample_days: float
+    pos: np.ndarray
+    vel: np.ndarray
+    end_pos: np.ndarray
+    end_vel: np.ndarray
+
+    def earth(self, jd_tdb: float) -> tuple[np.ndarray, np.ndarray]:
+        """Earth's approximate heliocentric state (au, au/day) at ``jd_tdb``.
+
+        The Earth-Moon barycentre of the nearest sample propagated on a two-body
+        orbit (≤ half a sample, ~0.5 yr: errors ~1e-3 rad, enough for the encounter
+        frame and the bound-orbit check; the launches themselves start from the code's
+        Earth), plus the sample's Earth-barycentre offset.
+        """
+        k = int(np.clip(round((jd_tdb - self.t0) / self.sample_days), 0, len(self.pos) - 1))
+        m_e, m_m = GM_AU3_D2["earth"], GM_AU3_D2["moon"]
+        e_i, m_i = EARTH_INDEX, BODIES.index("moon")
+        emb_r = (m_e * self.pos[k, e_i] + m_m * self.pos[k, m_i]) / (m_e + m_m)
+        emb_v = (m_e * self.vel[k, e_i] + m_m * self.vel[k, m_i]) / (m_e + m_m)
+        mu = GM_SUN + m_e + m_m
+        el = state_to_elements(emb_r, emb_v, mu)
+        n_deg_day = math.degrees(math.sqrt(mu / el["a_au"][0] ** 3))
+        dt = jd_tdb - (self.t0 + k * self.sample_days)
+        r, v = elements_to_state(
+            el["a_au"],
+            el["e"],
+            el["i_deg"],
+            el["om_deg"],
+            el["w_deg"],
+            el["ma_deg"] + n_deg_day * dt,
+            mu,
+        )
+        return r[0] + self.pos[k, e_i] - emb_r, v[0] + self.vel[k, e_i] - emb_v
+
+
+def needs_planet_track(config: dict[str, Any]) -> bool:
+    """True when the backward runs start past the end of astropy's built-in ephemeris."""
+    t_start, handover, _, _ = _grid(config)
+    return t_start + handover > EPHEMERIS_END_JD
+
+
+def _impactor_step(config: dict[str, Any]) -> float:
+    handover = float(config["simulation"]["handover_days"])
+    return handover / max(
+        1, round(handover / float(config["simulation"]["impactor"]["timestep_days"]))
+    )
+
+
+def planet_track(config: dict[str, Any]) -> PlanetTrack | None:
+    """Integrate the massive bodies forward from the epoch to the start of the backward runs.
+
+    ``None`` when the ephemeris covers the window (the backward runs then start from
+    the ephemeris). Free N-body with the impactor runs' code and step; the same in
+    every shard.
+    """
+    if not needs_planet_track(config):
+        return None
+    _, handover, n_int, _ = _grid(config)
+    epoch = float(config["epoch_jd_tdb"])
+    pos0, vel0 = barycentric_states(epoch)
+    pos, vel = [pos0 - pos0[0]], [vel0 - vel0[0]]
+    log.info("planets: free run over %.0f yr (past the ephemeris)", n_int * handover / YEAR_D)
+    with GravityCode(config["simulation"]["code"], _impactor_step(config)) as code:
+        code.set_massive_bodies(pos[0], vel[0])
+        for j in range(TRACK_SAMPLE_INTERVALS, n_int + 1, TRACK_SAMPLE_INTERVALS):
+            code.evolve(j * handover)
+            p, v = code.massive_state()
+            pos.append(p)
+            vel.append(v)
+        if n_int % TRACK_SAMPLE_INTERVALS:
+            code.evolve(n_int * handover)
+            end = code.massive_state()
+        else:
+            end = (pos[-1], vel[-1])
+    return PlanetTrack(
+        epoch, TRACK_SAMPLE_INTERVALS * handover, np.array(pos), np.array(vel), end[0], end[1]
+    )
+
+
 # --- populations --------------------------------------------------------------------------
 
 
@@ -591,9 +794,12 @@ def _grid(config: dict[str, Any]) -> tuple[float, float, int, float]:
 
 
 def integrate_impactors(
-    config: dict[str, Any], launches: list[ImpactLaunch]
+    config: dict[str, Any], launches: list[ImpactLaunch], track: PlanetTrack | None = None
 ) -> dict[str, np.ndarray]:
     """Integrate ``launches`` backward to the epoch; heliocentric state at the epoch.
+
+    The planets start from ``track``'s end state if given (windows past the
+    ephemeris, :func:`planet_track`), else from the ephemeris.
 
     Returns ``pos`` (N, 3) au, ``vel`` (N, 3) au/day (real-time direction) and
     ``present`` (N,) bool (False where the code removed the particle).
@@ -602,7 +808,7 @@ def integrate_impactors(
     t_start, handover, n_int, _ = _grid(config)
     # Impactors get their own (shorter) step: their eccentric orbits have fast perihelion
     # passages, and the launch phase, not Mercury, dominates their cost.
-    step = handover / max(1, round(handover / float(sim_cfg["impactor"]["timestep_days"])))
+    step = _impactor_step(config)
     min_launch = float(sim_cfg["launch_min_days"])
     # Reversed time: τ = t_start - t; flip velocities.
     tau_imp = np.array([t_start - L.impact_jd_tdb for L in launches])
@@ -610,11 +816,15 @@ def integrate_impactors(
     # Hand over at the first grid time at least launch_min_days after the launch, so that
     # the particle has left Earth's Hill sphere (capped at the epoch).
     hand_grid = np.minimum(np.ceil((tau_imp + min_launch) / handover).astype(int), n_int)
-    pos0, vel0 = barycentric_states(t_start)
+    if track is None:
+        pos0, vel0 = barycentric_states(t_start)
+        pos0, vel0 = pos0 - pos0[0], vel0 - vel0[0]
+    else:
+        pos0, vel0 = track.end_pos, track.end_vel
     pending: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     handles: list[tuple[np.ndarray, Any]] = []
     with GravityCode(sim_cfg["code"], step) as code:
-        code.set_massive_bodies(pos0 - pos0[0], -(vel0 - vel0[0]))
+        code.set_massive_bodies(pos0, -vel0)
         for j in range(n_int):
             members = np.flatnonzero(launch_grid == j)
             if len(members):
@@ -650,13 +860,14 @@ def integrate_impactors(
 def simulate_impactors(config: dict[str, Any], indices: np.ndarray) -> pd.DataFrame:
     """Impactor rows for object ``indices`` (see module docstring)."""
     epoch = float(config["epoch_jd_tdb"])
-    launches = _draw_impacts(config, indices)
+    track = planet_track(config)
+    launches = _draw_impacts(config, indices, track)
     rows: dict[int, dict[str, Any]] = {}
     todo = list(launches)
     for round_ in range(MAX_REDRAW_ROUNDS + 1):
         if not todo:
             break
-        result = integrate_impactors(config, todo)
+        result = integrate_impactors(config, todo, track)
         el = state_to_elements(
             np.nan_to_num(result["pos"], nan=1.0), np.nan_to_num(result["vel"], nan=0.01)
         )
@@ -681,7 +892,7 @@ def simulate_impactors(config: dict[str, Any], indices: np.ndarray) -> pd.DataFr
             log.warning(
                 "impactors: %d removed or unbound, redrawing (round %d)", len(redo), round_ + 1
             )
-            todo = [_redraw_impact(config, L, round_ + 1) for L in redo]
+            todo = [_redraw_impact(config, L, round_ + 1, track) for L in redo]
         else:
             todo = []
     if todo:
@@ -689,7 +900,9 @@ def simulate_impactors(config: dict[str, Any], indices: np.ndarray) -> pd.DataFr
     return pd.DataFrame([rows[i] for i in sorted(rows)], columns=OUTPUT_COLUMNS)
 
 
-def _draw_impacts(config: dict[str, Any], indices: np.ndarray) -> list[ImpactLaunch]:
+def _draw_impacts(
+    config: dict[str, Any], indices: np.ndarray, track: PlanetTrack | None = None
+) -> list[ImpactLaunch]:
     sim = config["simulation"]["impactor"]
     rngs = [rng_for(config["seed"], "simulate-impactor", int(i)) for i in indices]
     epoch = float(config["epoch_jd_tdb"])
@@ -703,6 +916,10 @@ def _draw_impacts(config: dict[str, Any], indices: np.ndarray) -> list[ImpactLau
     )
     if len(t_imp) == 0:
         return []
+    if track is not None:
+        return [
+            draw_impact(config, int(i), track.earth(t)) for i, t in zip(indices, t_imp, strict=True)
+        ]
     pos, vel = barycentric_states(t_imp)
     return [
         draw_impact(
@@ -712,13 +929,15 @@ def _draw_impacts(config: dict[str, Any], indices: np.ndarray) -> list[ImpactLau
     ]
 
 
-def _redraw_impact(config: dict[str, Any], launch: ImpactLaunch, attempt: int) -> ImpactLaunch:
+def _redraw_impact(
+    config: dict[str, Any], launch: ImpactLaunch, attempt: int, track: PlanetTrack | None = None
+) -> ImpactLaunch:
     """A new launch for the same object and epoch, from the (seed, object, attempt) stream."""
     cfg = dict(config)
     cfg["seed"] = int(
         rng_for(config["seed"], "simulate-impactor-redraw", launch.index, attempt).integers(2**32)
     )
-    new = draw_impact(cfg, launch.index)
+    new = draw_impact(cfg, launch.index, track=track)
     return ImpactLaunch(
         launch.index, new.impact_jd_tdb, new.position, new.velocity, new.speed_kms, launch.h_mag
     )

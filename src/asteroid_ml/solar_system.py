@@ -102,6 +102,13 @@ def code_masses(g_code: float, bodies: Sequence[str] = BODIES) -> np.ndarray:
     return np.array([GM_AU3_D2[b] / g_code for b in bodies])
 
 
+#: Bodies whose ephemeris velocities are analytic derivatives consistent with the positions
+#: (ERFA epv00); the others' velocities are differentiated numerically (barycentric_states).
+ANALYTIC_VELOCITY_BODIES = ("sun", "earth")
+#: Step (days) of those numerical derivatives.
+FD_STEP_DAYS = 0.125
+
+
 def barycentric_states(
     jd_tdb: float | np.ndarray, bodies: Sequence[str] = BODIES
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -110,18 +117,37 @@ def barycentric_states(
     Returns arrays of shape ``(len(bodies), 3)`` for a scalar ``jd_tdb`` or
     ``(len(jd_tdb), len(bodies), 3)`` for an array, from astropy's built-in ephemeris.
     """
-    from astropy.coordinates import get_body_barycentric_posvel, solar_system_ephemeris
+    from astropy.coordinates import (
+        get_body_barycentric,
+        get_body_barycentric_posvel,
+        solar_system_ephemeris,
+    )
     from astropy.time import Time
 
     scalar = np.ndim(jd_tdb) == 0
-    times = Time(np.atleast_1d(np.asarray(jd_tdb, dtype=float)), format="jd", scale="tdb")
+    jd = np.atleast_1d(np.asarray(jd_tdb, dtype=float))
+    times = Time(jd, format="jd", scale="tdb")
     pos = np.empty((len(times), len(bodies), 3))
     vel = np.empty_like(pos)
     with solar_system_ephemeris.set("builtin"):
         for k, body in enumerate(bodies):
             p, v = get_body_barycentric_posvel(body, times)
             pos[:, k] = p.xyz.to_value("au").T
-            vel[:, k] = v.xyz.to_value("au/day").T
+            if body in ANALYTIC_VELOCITY_BODIES:
+                vel[:, k] = v.xyz.to_value("au/day").T
+                continue
+            # ERFA plan94/moon98 velocities disagree with their own positions by up to
+            # 25 m/s (Saturn: 2.6e-3 relative), which makes a free integration drift off
+            # the ephemeris by ~1 au per century; differentiate the positions instead
+            # (4th-order central differences; truncation ~1e-8 relative for the Moon).
+            h = FD_STEP_DAYS
+            shifted = [
+                get_body_barycentric(body, Time(jd, k_h * h, format="jd", scale="tdb"))
+                .xyz.to_value("au")
+                .T
+                for k_h in (-2, -1, 1, 2)
+            ]
+            vel[:, k] = (shifted[0] - 8 * shifted[1] + 8 * shifted[2] - shifted[3]) / (12 * h)
     pos, vel = icrs_to_ecliptic(pos), icrs_to_ecliptic(vel)
     if scalar:
         return pos[0], vel[0]
