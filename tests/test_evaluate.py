@@ -236,7 +236,17 @@ def test_hoi_real_catalog(trained, repo):
         "flagged",
     ]
     stored = _strict_json(root / "eval" / "hoi_real_catalog.json")
-    assert stored["threshold"] == _strict_json(out / "metrics.json")["threshold_at_target_recall"]
+    metrics = _strict_json(out / "metrics.json")
+    assert stored["threshold"] == metrics["threshold_at_target_recall"]
+    # The operating threshold comes from the validation split and is applied to the test split.
+    op = metrics["operating_threshold"]
+    assert op["chosen_on"] == "val" and op["n_val_positive"] > 0
+    preds = pd.read_parquet(out / "predictions.parquet")
+    selected = preds["score"] >= op["threshold"]
+    assert op["test_recall"] == pytest.approx(selected[preds["label"] == 1].mean())
+    assert op["test_fdr"] == pytest.approx(
+        (selected & (preds["label"] == 0)).sum() / selected.sum()
+    )
     assert stored["n_pha"] == 363 and stored["n_pha"] + stored["n_non_pha"] == len(table)
     assert stored["pha_flagged_fraction"] == pytest.approx(
         table.loc[table["pha"], "flagged"].mean()

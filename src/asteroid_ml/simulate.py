@@ -1,10 +1,12 @@
 """Population simulation with AMUSE: known impactors and a non-impacting background.
 
 Impactors (Hefele et al. 2020, A&A 634, A45): every impactor gets an impact epoch
-drawn uniformly from a window after the observation epoch, a random point on
-Earth's surface, an impact speed from a truncated log-normal distribution and an
-incoming direction (impact angle distributed as sin 2θ, Shoemaker's isotropic-flux
-law). It is then integrated *backward* to the observation epoch by time reversal:
+drawn uniformly from a window after the observation epoch and a launch from Earth's
+surface: by default (``launch_model: flux``) that of an Earth-hitting member of the
+background model, drawn with probability proportional to its Öpik impact rate
+(:mod:`asteroid_ml.impact_flux`); or (``isotropic``) a random surface point, a
+truncated log-normal speed and impact angles distributed as sin 2θ (Shoemaker's
+isotropic-flux law). It is then integrated *backward* to the observation epoch by time reversal:
 all velocities are flipped, the system is integrated forward in reversed time
 τ = t_start - t, and velocities are flipped back at the end.
 
@@ -18,6 +20,9 @@ The integration runs in two phases (see :func:`_launch_phase`):
 2. *Population phase*, AMUSE: the particle is added to the AMUSE gravity code
    (Mercury by default: hybrid symplectic with close-encounter handling) at the
    hand-over time and integrated with all others to the observation epoch.
+
+Windows reaching past AD 3000 (the end of astropy's built-in ephemeris) start the
+backward runs from a free forward run of the planets (:func:`planet_track`).
 
 The AMUSE code is stepped through the same global grid of hand-over times in
 every shard, so the planets follow the same trajectory whatever the shard
