@@ -171,8 +171,10 @@ def test_reset_mode_keeps_earth_on_the_ephemeris_and_gr_matters():
     sim.integrate(t0 + 3652.5, exact_finish_time=1)
     ref, _ = barycentric_states(t0 + 3652.5)
     drift_km = np.linalg.norm(np.array(sim.particles[3].xyz) - ref[3]) * 1.495978707e8
-    # A free N-body Earth drifts from the ephemeris by far more than its radius in a decade.
-    assert drift_km > 1000
+    # A free N-body Earth drifts from the ephemeris by hundreds of km in a decade (525 km
+    # with velocities differentiated from the ephemeris positions; 1,000+ with plan94's own
+    # velocities): far above the 1e-5 relative distance target (75 km at 0.05 au).
+    assert drift_km > 300
     # The 1PN term: Mercury's perihelion precession (43"/century) shows as a position change.
     plain = ca.make_simulation(t0, mpos, mvel, np.zeros((0, 3)), np.zeros((0, 3)), gr=False)
     plain.integrate(t0 + 3652.5, exact_finish_time=1)
