@@ -155,6 +155,13 @@ def _unit_vector(rng: np.random.Generator) -> np.ndarray:
     return np.array([s * math.cos(phi), s * math.sin(phi), z])
 
 
+def _perpendicular_basis(unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit vectors that complete ``unit`` to a right-handed orthonormal basis."""
+    e1 = np.cross(unit, [0.0, 0.0, 1.0] if abs(unit[2]) < 0.9 else [1.0, 0.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    return e1, np.cross(unit, e1)
+
+
 @dataclass(frozen=True)
 class ImpactLaunch:
     """An impact: epoch (JD TDB), geocentric surface point (au) and impact velocity (au/day)."""
@@ -197,9 +204,7 @@ def _isotropic_launch(
     # Impact angle θ from the horizontal with density sin 2θ: sin^2 θ uniform.
     theta = math.asin(math.sqrt(rng.uniform()))
     azimuth = rng.uniform(0.0, 2 * np.pi)
-    e1 = np.cross(n_hat, [0.0, 0.0, 1.0] if abs(n_hat[2]) < 0.9 else [1.0, 0.0, 0.0])
-    e1 /= np.linalg.norm(e1)
-    e2 = np.cross(n_hat, e1)
+    e1, e2 = _perpendicular_basis(n_hat)
     tangent = math.cos(azimuth) * e1 + math.sin(azimuth) * e2
     v_imp = speed * KMS_TO_AUD * (-math.sin(theta) * n_hat + math.cos(theta) * tangent)
     return EARTH_RADIUS_AU * n_hat, v_imp
@@ -273,9 +278,7 @@ def _flux_launch(
     mu = GM_AU3_D2["earth"]
     b_max = EARTH_RADIUS_AU * math.sqrt(1.0 + 2.0 * mu / (EARTH_RADIUS_AU * np.dot(v_inf, v_inf)))
     w_hat = v_inf / np.linalg.norm(v_inf)
-    e1 = np.cross(w_hat, [0.0, 0.0, 1.0] if abs(w_hat[2]) < 0.9 else [1.0, 0.0, 0.0])
-    e1 /= np.linalg.norm(e1)
-    e2 = np.cross(w_hat, e1)
+    e1, e2 = _perpendicular_basis(w_hat)
     # Uniform over the disk; 0.999999 keeps the grazing edge strictly inside.
     b = 0.999999 * b_max * math.sqrt(rng.uniform())
     phi = rng.uniform(0.0, 2 * np.pi)
