@@ -375,6 +375,10 @@ def test_planet_track_earth_follows_the_planets_it_samples():
         assert np.linalg.norm(r - r_ref) < 3e-4
         cos = v @ v_ref / np.linalg.norm(v) / np.linalg.norm(v_ref)
         assert np.degrees(np.arccos(min(cos, 1.0))) < 0.1
+    # the tested spacing is what planet_track uses for any hand-over interval
+    for handover, every in ((36.0, 10), (180.0, 2), (360.0, 1), (1000.0, 1)):
+        assert sim._track_sample_intervals(handover) == every
+    assert sim.TRACK_SAMPLE_DAYS == step
 
 
 @pytest.mark.slow

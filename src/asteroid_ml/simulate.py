@@ -689,9 +689,14 @@ def _launch_phase(
 
 # --- planets past the ephemeris -----------------------------------------------------------
 
-#: Hand-over intervals between the samples of a :class:`PlanetTrack` (~1 yr at 36 days):
-#: a sample per interval would cost one AMUSE round trip (~3 ms) per 36 days per shard.
-TRACK_SAMPLE_INTERVALS = 10
+#: Target spacing (days) of the samples of a :class:`PlanetTrack`, rounded to a whole
+#: number of hand-over intervals: ~1 yr keeps the two-body Earth of
+#: :meth:`PlanetTrack.earth` within ~1e-3 rad (tested).
+TRACK_SAMPLE_DAYS = 360.0
+
+
+def _track_sample_intervals(handover_days: float) -> int:
+    return max(1, round(TRACK_SAMPLE_DAYS / handover_days))
 
 
 @dataclass(frozen=True)
@@ -766,25 +771,24 @@ def planet_track(config: dict[str, Any]) -> PlanetTrack | None:
     if not needs_planet_track(config):
         return None
     _, handover, n_int, _ = _grid(config)
+    every = _track_sample_intervals(handover)
     epoch = float(config["epoch_jd_tdb"])
     pos0, vel0 = barycentric_states(epoch)
     pos, vel = [pos0 - pos0[0]], [vel0 - vel0[0]]
     log.info("planets: free run over %.0f yr (past the ephemeris)", n_int * handover / YEAR_D)
     with GravityCode(config["simulation"]["code"], _impactor_step(config)) as code:
         code.set_massive_bodies(pos[0], vel[0])
-        for j in range(TRACK_SAMPLE_INTERVALS, n_int + 1, TRACK_SAMPLE_INTERVALS):
+        for j in range(every, n_int + 1, every):
             code.evolve(j * handover)
             p, v = code.massive_state()
             pos.append(p)
             vel.append(v)
-        if n_int % TRACK_SAMPLE_INTERVALS:
+        if n_int % every:
             code.evolve(n_int * handover)
             end = code.massive_state()
         else:
             end = (pos[-1], vel[-1])
-    return PlanetTrack(
-        epoch, TRACK_SAMPLE_INTERVALS * handover, np.array(pos), np.array(vel), end[0], end[1]
-    )
+    return PlanetTrack(epoch, every * handover, np.array(pos), np.array(vel), end[0], end[1])
 
 
 # --- populations --------------------------------------------------------------------------
