@@ -23,6 +23,7 @@ from asteroid_ml.evaluate import (
     per_class_report,
     read_neo_catalog,
     threshold_at_recall,
+    wilson_interval,
 )
 from asteroid_ml.models.synthetic import make_synthetic_dataset
 
@@ -56,10 +57,24 @@ def test_operating_point_by_hand():
     )
 
 
+def test_wilson_interval_by_hand():
+    # 0 or n successes: the bounds are n / (n + z^2) from the other side
+    z2 = 1.959964**2
+    assert wilson_interval(0, 10) == pytest.approx((0.0, z2 / (10 + z2)))
+    assert wilson_interval(10, 10) == pytest.approx((10 / (10 + z2), 1.0))
+    # the default run's held-out recall at 0.5: 45 of 51 simulated impactors
+    assert wilson_interval(45, 51) == pytest.approx((0.7662, 0.9450), abs=2e-4)
+    assert all(math.isnan(x) for x in wilson_interval(0, 0))
+    with pytest.raises(ValueError, match="successes"):
+        wilson_interval(5, 4)
+
+
 def test_confusion_and_per_class_by_hand():
     predicted = (SCORES >= 0.5).astype(int)  # 0.9, 0.8 (TP), 0.7 (FP)
     assert confusion_matrix(LABELS, predicted) == [[5, 1], [2, 2]]
     report = per_class_report(LABELS, predicted)
+    assert report["1"].pop("recall_ci95") == pytest.approx(wilson_interval(2, 4))
+    assert report["0"].pop("recall_ci95") == pytest.approx(wilson_interval(5, 6))
     assert report["1"] == pytest.approx(
         {"precision": 2 / 3, "recall": 0.5, "f1": 4 / 7, "support": 4}
     )
@@ -214,14 +229,18 @@ def test_hoi_real_catalog(trained, repo):
         out / "metrics.json",
         out / "predictions.parquet",
     )
-    summary = hoi_real_catalog(
-        config,
-        root / "models" / "impactor_rf" / "model.joblib",
-        out / "metrics.json",
-        repo / "resources" / "neo" / "neos-2020.csv",
-        root / "eval" / "hoi_real_catalog.parquet",
-        root / "eval" / "hoi_real_catalog.json",
-    )
+
+    def run_hoi(config):
+        return hoi_real_catalog(
+            config,
+            root / "models" / "impactor_rf" / "model.joblib",
+            out / "metrics.json",
+            repo / "resources" / "neo" / "neos-2020.csv",
+            root / "eval" / "hoi_real_catalog.parquet",
+            root / "eval" / "hoi_real_catalog.json",
+        )
+
+    summary = run_hoi(config)
     table = pd.read_parquet(root / "eval" / "hoi_real_catalog.parquet")
     assert list(table.columns) == [
         "des",
@@ -237,13 +256,19 @@ def test_hoi_real_catalog(trained, repo):
     ]
     stored = _strict_json(root / "eval" / "hoi_real_catalog.json")
     metrics = _strict_json(out / "metrics.json")
-    assert stored["threshold"] == metrics["threshold_at_target_recall"]
-    # The operating threshold comes from the validation split and is applied to the test split.
+    # The operating threshold comes from the validation split (the impactor task's own
+    # recall target) and is applied to the test split and to the real catalog (default).
     op = metrics["operating_threshold"]
     assert op["chosen_on"] == "val" and op["n_val_positive"] > 0
+    assert op["val_recall_target"] == config["evaluation"]["operating_recall"]["impactor"] == 0.95
+    assert stored["threshold"] == op["threshold"]
     preds = pd.read_parquet(out / "predictions.parquet")
     selected = preds["score"] >= op["threshold"]
     assert op["test_recall"] == pytest.approx(selected[preds["label"] == 1].mean())
+    assert stored["simulated_test_recall"] == pytest.approx(op["test_recall"])
+    assert stored["simulated_test_impactors"] == int((preds["label"] == 1).sum())
+    hits, n_pos = int(selected[preds["label"] == 1].sum()), int((preds["label"] == 1).sum())
+    assert op["test_recall_ci95"] == pytest.approx(wilson_interval(hits, n_pos))
     assert op["test_fdr"] == pytest.approx(
         (selected & (preds["label"] == 0)).sum() / selected.sum()
     )
@@ -251,6 +276,8 @@ def test_hoi_real_catalog(trained, repo):
     assert stored["pha_flagged_fraction"] == pytest.approx(
         table.loc[table["pha"], "flagged"].mean()
     )
+    low, high = stored["pha_flagged_fraction_ci95"]
+    assert low <= stored["pha_flagged_fraction"] <= high and high - low < 0.1  # 363 PHAs
     assert stored["non_pha_false_positive_rate"] == pytest.approx(
         table.loc[~table["pha"], "flagged"].mean()
     )
@@ -259,6 +286,12 @@ def test_hoi_real_catalog(trained, repo):
     assert len(top) == config["evaluation"]["hoi_top_n"]
     assert [t["score"] for t in top] == sorted((t["score"] for t in top), reverse=True)
     assert summary["n_flagged"] == int(table["flagged"].sum())
+    # the test-split alternative
+    config = copy.deepcopy(config)
+    config["evaluation"]["hoi_threshold"] = "target_recall"
+    other = run_hoi(config)
+    assert other["threshold"] == metrics["threshold_at_target_recall"]
+    assert other["simulated_test_recall"] >= config["evaluation"]["target_recall"]
 
 
 def test_evaluate_lightning_models(trained):

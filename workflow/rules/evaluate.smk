@@ -32,6 +32,8 @@ rule hoi_real_catalog:
     input:
         model=model_file(config["evaluation"]["hoi_model"]),
         metrics=f"results/eval/{config['evaluation']['hoi_model']}/metrics.json",
+        # read beside metrics.json: the held-out recall at the chosen threshold
+        predictions=f"results/eval/{config['evaluation']['hoi_model']}/predictions.parquet",
         catalog=repo_file("resources/neo/neos-2020.csv"),
     output:
         parquet="results/eval/hoi_real_catalog.parquet",
