@@ -1,6 +1,6 @@
 """Simulation throughput: asteroid-years per core-second, workflow step vs raw integrator.
 
-    .venv/bin/python benchmarks/bench_simulation.py [--n 3000] [--years 35.6]
+    .venv/bin/python benchmarks/bench_simulation.py [--n 3000] [--years 35.6] [--step-sweep 3,4,6,8]
 
 1. Workflow step: ``simulate_shard`` for the background population (draws, the AMUSE
    Mercury integration over the window with its encounter handling, bookkeeping,
@@ -11,6 +11,10 @@
    ``--impactor-years`` at the configured hand-over interval and at
    ``--compare-handover-days`` (each hand-over is one evolve call that restarts
    Mercury): asteroid-years = sum over impactors of (impact epoch - observation epoch).
+
+4. With ``--step-sweep``, the trade-off behind the step: raw Mercury throughput at each
+   step and the energy error of the massive bodies over 100 yr (peak of the bounded
+   oscillation, and the secular drift between the first and last decade).
 
 Core-seconds are the CPU time of this Python process plus that of its AMUSE worker
 processes (read from /proc before they stop), so the figures do not depend on how
@@ -52,9 +56,11 @@ class CoreSeconds:
         self.cpu = time.process_time() + simulate.WORKER_CPU_SECONDS[0] - self.cpu0
 
 
-def raw_mercury(config: dict, pos: np.ndarray, vel: np.ndarray, days: float) -> CoreSeconds:
+def raw_mercury(
+    config: dict, pos: np.ndarray, vel: np.ndarray, days: float, step: float | None = None
+) -> CoreSeconds:
     """One raw Mercury run of the particles over ``days`` (start-up included)."""
-    _, _, _, step = _grid(config)
+    step = step or _grid(config)[3]
     epoch = float(config["epoch_jd_tdb"])
     p0, v0 = barycentric_states(epoch)
     with CoreSeconds() as timer:
@@ -72,6 +78,12 @@ def main() -> int:
     parser.add_argument("--years", type=float, default=35.6, help="background span")
     parser.add_argument("--impactor-years", type=float, default=200.0, help="impact window")
     parser.add_argument("--compare-handover-days", type=float, default=36.0)
+    parser.add_argument(
+        "--step-sweep",
+        default="",
+        help="comma-separated Mercury steps (days), e.g. 3,4,6,8: raw rate on the same "
+        "objects and the massive bodies' energy error over 100 yr at each step",
+    )
     parser.add_argument(
         "--timestep-days",
         type=float,
@@ -112,6 +124,14 @@ def main() -> int:
             imp_years = float(((imp["impact_jd_tdb"] - imp["epoch_jd_tdb"]) / YEAR_D).sum())
             impactor_runs.append((handover_days, len(imp), imp_years, imp_timer))
 
+        sweep = []
+        for step in [float(s) for s in args.step_sweep.split(",") if s.strip()]:
+            days = round(span_days / step) * step
+            timer = raw_mercury(config, pos, vel, days, step)
+            errors = simulate.massive_energy_errors("mercury", step, float(config["epoch_jd_tdb"]))
+            rate = args.n * days / YEAR_D / timer.cpu
+            sweep.append((step, rate, np.abs(errors).max(), simulate.energy_drift(errors)))
+
     wf_rate = ast_years / wf.cpu
     raw_rate = ast_years / raw.cpu
     print(
@@ -134,6 +154,11 @@ def main() -> int:
             f"asteroid-years backward in {imp_timer.cpu:.2f} core-s = "
             f"{imp_years / imp_timer.cpu:,.0f} ast-yr/core-s (IAS15 launch phase + Mercury)"
         )
+    if sweep:
+        print("step sweep (raw Mercury, same objects; energy of the massive bodies over 100 yr):")
+        print("  step d   ast-yr/core-s   peak |dE/E|   secular drift")
+        for step, rate, peak, drift in sweep:
+            print(f"  {step:6g}   {rate:13,.0f}   {peak:11.1e}   {drift:13.1e}")
     speedup = impactor_runs[1][3].cpu / impactor_runs[0][3].cpu
     print(f"  hand-over {handover:g} d vs {args.compare_handover_days:g} d: {speedup:.2f}x faster")
     return 0

@@ -228,7 +228,8 @@ def test_launch_phase_time_reversal():
 
 def test_gravity_code_time_reversal_and_energy():
     """Mercury: forward 20 yr, flip velocities, forward 20 yr -> particles back to start;
-    energy of the massive bodies conserved to < 1e-8 over 100 yr (free mode)."""
+    energy of the massive bodies conserved to < 1e-8 over 100 yr (free mode): its secular
+    change is < 1e-9, its oscillation at the 4-day step stays below 6e-8."""
     t0 = 2459000.5
     pos, vel = barycentric_states(t0)
     pos, vel = pos - pos[0], vel - vel[0]
@@ -258,12 +259,13 @@ def test_gravity_code_time_reversal_and_energy():
         mback, _ = code.massive_state()
     assert np.max(np.linalg.norm(bp - p_ast, axis=1)) < 1e-6  # au, after 2 x 20 yr
     assert np.max(np.linalg.norm(mback[1:] - pos[1:], axis=1)) < 1e-6
-    with sim.GravityCode("mercury", 4.0) as code:
-        code.set_massive_bodies(pos, vel)
-        e0 = code.total_energy()
-        code.evolve(36524.0)  # ~100 yr
-        e1 = code.total_energy()
-    assert abs((e1 - e0) / e0) < 1e-8
+    # Energy sampled every 36 d over 100 yr. Measured at the 4-day step: no secular
+    # drift (decade means 1.07e-8 and 1.08e-8, change ~1e-10) on top of the step's
+    # bounded oscillation (peak 4.0e-8; ~9e-8 at 6 days, ~1.5e-7 at 8 days).
+    errors = sim.massive_energy_errors("mercury", 4.0, t0, years=100.0)
+    assert len(errors) == 1015
+    assert abs(sim.energy_drift(errors)) < 1e-9
+    assert 1e-8 < np.abs(errors).max() < 6e-8
 
 
 def test_crashed_worker_fails_cleanly_without_output(small_config, tmp_path, monkeypatch):
