@@ -74,7 +74,12 @@ def reproject_reference(location: Path | str, header: str, size: int, order: int
         y0 = max(int(y.min()) - 4, 0) // width * width
         x1 = -(-(int(x.max()) + 6) // width) * width
         y1 = -(-(int(y.max()) + 6) // width) * width
-        array, wcs = np.asarray(array[y0:y1, x0:x1]), wcs[y0:y1, x0:x1]
+        with warnings.catch_warnings():
+            # Real CDS tiles lack the final padding to 2880 bytes and some float tiles
+            # carry BLANK; astropy warns for each tile it reads (our reader: tiles.py).
+            warnings.filterwarnings("ignore", "File may have been truncated")
+            warnings.filterwarnings("ignore", "Invalid value for 'BLANK'")
+            array, wcs = np.asarray(array[y0:y1, x0:x1]), wcs[y0:y1, x0:x1]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref, _ = reproject_interp(

@@ -114,6 +114,8 @@ _IRRELEVANT_WARNINGS = (
     ".*does not have many workers.*",
     ".*The `srun` command is available.*",
     ".*LeafSpec.*",
+    # Only a resumed run finds checkpoints there (a stale work dir is discarded first).
+    ".*Checkpoint directory .* exists and is not empty.*",
 )
 
 
