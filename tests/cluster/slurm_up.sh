@@ -10,7 +10,7 @@
 #   STATEDIR/env      SLURM_CLUSTER_CPUS=..., SLURM_PARTITION=... for the caller
 # Environment: SLURM_CLUSTER_CPUS (default 16), SLURM_CLUSTER_MEM_MB (default 64000).
 #
-# Why it looks like this (see README "Cluster profiles"):
+# Why it looks like this (see README "Running elsewhere: profiles"):
 # - no slurmdbd: accounting is off, so snakemake must poll squeue; MinJobAge=600 keeps
 #   finished jobs visible to `squeue --states=all` (the test checks COMPLETED there);
 # - the slurm-jobstep plugin strips SLURM_CONF before its inner srun, so the config has to
