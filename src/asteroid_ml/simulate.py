@@ -31,8 +31,8 @@ index) only.
 
 Background: a documented parametric NEO model drawn at the observation epoch
 (:func:`draw_background_elements`), integrated forward over the impact window
-with the same AMUSE code; objects that the code removes (collision with a body or
-ejection) are redrawn from the object's own random stream.
+with the same AMUSE code; objects that hit a massive body within the window
+(:meth:`GravityCode.collisions`) are redrawn from the object's own random stream.
 
 Outputs: one Parquet file per shard, columns as in the README stage table,
 heliocentric ecliptic-J2000 osculating elements and state at the epoch.
@@ -49,6 +49,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,7 @@ from asteroid_ml.impact_flux import (
     opik_impact_rate,
     surface_crossing,
 )
+from asteroid_ml.mercury_encounters import close_encounter_minima
 from asteroid_ml.seeds import rng_for, stage_key
 from asteroid_ml.solar_system import (
     AU_KM,
@@ -369,6 +371,13 @@ class GravityCode:
     :meth:`add_particles` and identified by the integer handles it returns.
     Use as a context manager: the worker is stopped (and, if it does not stop,
     killed) on exit, whatever happened.
+
+    Collisions of particles with the massive bodies (physical radii
+    :data:`~asteroid_ml.solar_system.RADIUS_KM`) are recorded by :meth:`evolve` and
+    reported by :meth:`collisions`. Mercury (as built by AMUSE) never removes a
+    particle, so they are read from its close-encounter minima
+    (:mod:`asteroid_ml.mercury_encounters`); Huayno runs its collision-detecting
+    variant and the particle is removed at contact.
     """
 
     def __init__(self, code: str, timestep_days: float) -> None:
@@ -380,6 +389,11 @@ class GravityCode:
         self._big: Any = None
         self._particles: list[Any] = []
         self._watchdog: subprocess.Popen[bytes] | None = None
+        self._encounter_dir: tempfile.TemporaryDirectory[str] | None = None
+        # particle id in the code -> (time in days, body name) of its first collision
+        self._collisions: dict[int, tuple[float, str]] = {}
+        self._body_ids: dict[int, str] = {}
+        self._id_of_key: dict[int, int] = {}  # AMUSE particle key -> id in the code
 
     # Lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> GravityCode:
@@ -395,6 +409,12 @@ class GravityCode:
                 self._code = MercuryWayWard(channel_type="sockets", initialize_mpi=False)
                 self._code.initialize_code()
                 self._code.parameters.timestep = self.timestep_days | _u().day
+                # Mercury opens this file with status='old' and retries forever on
+                # failure, so it must exist before the first evolve.
+                self._encounter_dir = tempfile.TemporaryDirectory(prefix="mercury-ce-")
+                encounters = Path(self._encounter_dir.name) / "close_encounters.txt"
+                encounters.touch()
+                self._code.parameters.close_encounters_file = str(encounters)
             else:
                 from amuse.community.huayno.interface import Huayno
                 from amuse.units import nbody_system
@@ -402,7 +422,9 @@ class GravityCode:
                 converter = nbody_system.nbody_to_si(1.0 | _u().MSun, 1.0 | _u().AU)
                 self._code = Huayno(converter, channel_type="sockets", initialize_mpi=False)
                 self._code.parameters.timestep_parameter = 0.01
-                self._code.parameters.inttype_parameter = self._code.inttypes.SHARED4
+                # SHARED4 with a check for contact between particles' radii.
+                self._code.parameters.inttype_parameter = self._code.inttypes.SHARED4_COLLISIONS
+                self._code.stopping_conditions.collision_detection.enable()
             self._start_watchdog()
         except Exception:
             self.__exit__(*sys.exc_info())
@@ -438,6 +460,9 @@ class GravityCode:
                 self._watchdog.kill()
                 self._watchdog.wait(timeout=5)
             self._watchdog = None
+        if self._encounter_dir is not None:
+            self._encounter_dir.cleanup()
+            self._encounter_dir = None
 
     def _start_watchdog(self) -> None:
         """Kill the worker processes if this Python process dies without ``__exit__`` (SIGKILL)."""
@@ -484,6 +509,7 @@ class GravityCode:
             big.celimit = 3.0
             self._big = self._code.orbiters.add_particles(big)
             self._code.commit_particles()
+            self._body_ids = dict(zip(self._big.index_in_code.tolist(), BODIES[1:], strict=True))
         else:
             big = Particles(len(BODIES))
             big.mass = masses | u.MSun
@@ -492,9 +518,11 @@ class GravityCode:
             big.velocity = (vel - vel[0]) | u.AUd
             self._big = self._code.particles.add_particles(big)
             self._code.commit_particles()
+            self._body_ids = dict(zip(self._big.index_in_code.tolist(), BODIES, strict=True))
 
-    def add_particles(self, pos: np.ndarray, vel: np.ndarray) -> Any:
-        """Add massless particles at heliocentric (pos, vel); returns their AMUSE subset."""
+    def add_particles(self, pos: np.ndarray, vel: np.ndarray) -> np.ndarray:
+        """Add massless particles at heliocentric (pos, vel); returns their handles (the
+        AMUSE particle keys, valid after a particle has left the code)."""
         from amuse.datamodel import Particles
 
         u = _u()
@@ -510,7 +538,9 @@ class GravityCode:
         else:
             new.radius = 0.0 | u.AU
             added = self._code.particles.add_particles(new)
-        return added
+        keys = np.asarray(added.key).copy()
+        self._id_of_key.update(zip(keys.tolist(), added.index_in_code.tolist(), strict=True))
+        return keys
 
     def _sun_state(self) -> tuple[np.ndarray, np.ndarray]:
         if self.name == "mercury":
@@ -528,31 +558,42 @@ class GravityCode:
             return np.vstack([np.zeros(3), pos]), np.vstack([np.zeros(3), vel])
         return pos - pos[0], vel - vel[0]
 
-    def particle_state(self, subset: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Heliocentric states of ``subset``; third value: mask of particles still present."""
+    def particle_state(self, handles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Heliocentric states of the particles ``handles`` (from :meth:`add_particles`);
+        third value: mask of particles still in the code."""
         u = _u()
         live = self._code.orbiters if self.name == "mercury" else self._code.particles
-        present = np.isin(subset.key, live.key)
-        pos = np.full((len(subset), 3), np.nan)
-        vel = np.full((len(subset), 3), np.nan)
+        present = np.isin(handles, live.key)
+        pos = np.full((len(handles), 3), np.nan)
+        vel = np.full((len(handles), 3), np.nan)
         if present.any():
-            kept = (
-                live._subset(subset.key[present]) if hasattr(live, "_subset") else subset[present]
-            )
+            kept = live._subset(handles[present])
             sun_pos, sun_vel = self._sun_state()
             pos[present] = kept.position.value_in(u.AU) - sun_pos
             vel[present] = kept.velocity.value_in(u.AUd) - sun_vel
         return pos, vel, present
 
     def evolve(self, t_days: float) -> None:
-        """Advance to model time ``t_days`` (days since the start); checks the time reached."""
+        """Advance to model time ``t_days`` (days since the start); checks the time reached.
+
+        Collisions met on the way are recorded (see :meth:`collisions`).
+        """
         u = _u()
         try:
-            self._code.evolve_model(t_days | u.day)
             if self.name == "mercury":
+                self._code.evolve_model(t_days | u.day)
                 reached = self._code.get_time().value_in(u.day)
+                self._read_mercury_encounters()
             else:
+                contact = self._code.stopping_conditions.collision_detection
+                while True:
+                    self._code.evolve_model(t_days | u.day)
+                    if not contact.is_set():
+                        break
+                    self._remove_huayno_contacts(contact)
                 reached = self._code.model_time.value_in(u.day)
+        except SimulationError:
+            raise
         except Exception as exc:
             raise SimulationError(
                 f"AMUSE {self.name} worker failed while evolving to t = {t_days:.3f} d: {exc}"
@@ -562,6 +603,53 @@ class GravityCode:
                 f"AMUSE {self.name} stopped at t = {reached} d instead of {t_days} d "
                 "(hand-over interval must be a multiple of the timestep)"
             )
+
+    def _record_collision(self, particle_id: int, t_days: float, body: str) -> None:
+        if particle_id not in self._collisions:
+            self._collisions[particle_id] = (t_days, body)
+
+    def _read_mercury_encounters(self) -> None:
+        """Collisions among the close-encounter minima written since the last call."""
+        assert self._encounter_dir is not None
+        path = Path(self._encounter_dir.name) / "close_encounters.txt"
+        data = path.read_bytes()
+        # Mercury appends and closes the file at each write: emptying it between
+        # calls keeps it small (it repeats a header line per body at every restart).
+        path.write_bytes(b"")
+        if b"\x0c6b" not in data:  # no encounter minimum (most calls): skip the parse
+            return
+        minima = close_encounter_minima(data, str(path))
+        radius_au = {i: RADIUS_KM[b] / AU_KM for i, b in self._body_ids.items()}
+        for t, a, b, d in minima:
+            for body_id, other in ((a, b), (b, a)):
+                if body_id in radius_au and other not in self._body_ids and d < radius_au[body_id]:
+                    self._record_collision(int(other), float(t), self._body_ids[body_id])
+
+    def _remove_huayno_contacts(self, contact: Any) -> None:
+        """Record and remove the particles Huayno stopped on (contact with a body)."""
+        t = self._code.model_time.value_in(_u().day)
+        gone = []
+        for k in range(len(contact.particles(0))):
+            pair = [contact.particles(0)[k], contact.particles(1)[k]]
+            ids = [int(p.index_in_code) for p in pair]
+            bodies = [self._body_ids.get(i) for i in ids]
+            if all(bodies):
+                raise SimulationError(f"AMUSE huayno: {bodies[0]} and {bodies[1]} collided")
+            body = next(b for b in bodies if b)
+            for p, i, b in zip(pair, ids, bodies, strict=True):
+                if b is None:
+                    self._record_collision(i, t, body)
+                    gone.append(p)
+        for p in gone:
+            with contextlib.suppress(Exception):  # already removed (in two pairs)
+                self._code.particles.remove_particle(p)
+
+    def collisions(self, handles: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
+        """Time (days since the start; NaN if none) and body of each particle's first
+        collision with a massive body (distance below the body's physical radius)."""
+        found = [self._collisions.get(self._id_of_key[k]) for k in handles.tolist()]
+        t = np.array([np.nan if f is None else f[0] for f in found], dtype=float)
+        return t, [None if f is None else f[1] for f in found]
 
     def total_energy(self) -> float:
         return float(
@@ -863,9 +951,12 @@ def integrate_impactors(
         pos = np.full((len(launches), 3), np.nan)
         vel = np.full((len(launches), 3), np.nan)
         present = np.zeros(len(launches), bool)
-        for members, subset in handles:
-            p, v, ok = code.particle_state(subset)
-            pos[members], vel[members], present[members] = p, -v, ok
+        for members, keys in handles:
+            p, v, ok = code.particle_state(keys)
+            # A collision in reversed time is an earlier impact in real time: such an
+            # object never reaches its drawn impact, so it is redrawn like a removed one.
+            t_hit, _ = code.collisions(keys)
+            pos[members], vel[members], present[members] = p, -v, ok & np.isnan(t_hit)
     return {"pos": pos, "vel": vel, "present": present}
 
 
@@ -988,7 +1079,8 @@ def _row(
 def integrate_forward(
     config: dict[str, Any], pos: np.ndarray, vel: np.ndarray, duration_days: float
 ) -> np.ndarray:
-    """Integrate particles forward from the epoch for ``duration_days``; mask of survivors."""
+    """Integrate particles forward from the epoch for ``duration_days``; mask of survivors
+    (particles that hit no massive body, see :meth:`GravityCode.collisions`)."""
     sim_cfg = config["simulation"]
     epoch = float(config["epoch_jd_tdb"])
     _, handover, _, step = _grid(config)
@@ -996,12 +1088,39 @@ def integrate_forward(
     p0, v0 = barycentric_states(epoch)
     with GravityCode(sim_cfg["code"], step) as code:
         code.set_massive_bodies(p0 - p0[0], v0 - v0[0])
-        subset = code.add_particles(pos, vel)
+        keys = code.add_particles(pos, vel)
         # One long call: every evolve_model call restarts Mercury's integrator (~0.1 s
         # at N = 3,000); the end is a whole number of steps.
         code.evolve(n_int * handover)
-        _, _, present = code.particle_state(subset)
-    return present
+        _, _, present = code.particle_state(keys)
+        t_hit, bodies = code.collisions(keys)
+    for k in np.flatnonzero(~np.isnan(t_hit)):
+        log.info("particle %d hits %s at t = %.2f d", k, bodies[k], t_hit[k])
+    return present & np.isnan(t_hit)
+
+
+def forward_collisions(
+    config: dict[str, Any], table: pd.DataFrame, timestep_days: float, until_jd_tdb: float
+) -> tuple[np.ndarray, list[str | None]]:
+    """Integrate the objects of a simulation ``table`` (state at its epoch) forward with
+    the configured AMUSE code at ``timestep_days`` until ``until_jd_tdb`` (rounded up to a
+    whole number of steps); returns each object's first collision epoch (JD TDB, NaN if
+    none) and the body it hit.
+
+    Run on known impactors it checks the encounter handling: they should come back to
+    Earth at their impact epochs (the benchmark's step sweep and the tests use it).
+    """
+    epoch = float(config["epoch_jd_tdb"])
+    pos = table[STATE_COLUMNS[:3]].to_numpy(dtype=float)
+    vel = table[STATE_COLUMNS[3:]].to_numpy(dtype=float)
+    days = math.ceil((until_jd_tdb - epoch) / timestep_days - 1e-9) * timestep_days
+    p0, v0 = barycentric_states(epoch)
+    with GravityCode(config["simulation"]["code"], timestep_days) as code:
+        code.set_massive_bodies(p0 - p0[0], v0 - v0[0])
+        keys = code.add_particles(pos, vel)
+        code.evolve(days)
+        t_hit, bodies = code.collisions(keys)
+    return epoch + t_hit, bodies
 
 
 def massive_energy_errors(
@@ -1066,7 +1185,7 @@ def simulate_background(config: dict[str, Any], indices: np.ndarray) -> pd.DataF
             )
         if redo:
             log.warning(
-                "background: %d objects removed by the code, redrawing (round %d)",
+                "background: %d objects hit a body within the window, redrawing (round %d)",
                 len(redo),
                 round_ + 1,
             )
