@@ -387,7 +387,6 @@ class GravityCode:
         self.timestep_days = timestep_days
         self._code: Any = None
         self._big: Any = None
-        self._particles: list[Any] = []
         self._watchdog: subprocess.Popen[bytes] | None = None
         self._encounter_dir: tempfile.TemporaryDirectory[str] | None = None
         # particle id in the code -> (time in days, body name) of its first collision
@@ -465,23 +464,27 @@ class GravityCode:
             self._encounter_dir = None
 
     def _start_watchdog(self) -> None:
-        """Kill the worker processes if this Python process dies without ``__exit__`` (SIGKILL)."""
+        """Kill the worker processes if this Python process dies without ``__exit__`` (SIGKILL),
+        and remove Mercury's encounter-record directory."""
         tree = worker_processes(self._code)
         if not tree:
             return
+        scratch = self._encounter_dir.name if self._encounter_dir is not None else ""
         script = (
-            "import os,sys,time,signal\n"
-            "parent,workers=int(sys.argv[1]),[int(p) for p in sys.argv[2:]]\n"
+            "import os,shutil,sys,time,signal\n"
+            "parent,scratch=int(sys.argv[1]),sys.argv[2]\n"
+            "workers=[int(p) for p in sys.argv[3:]]\n"
             "while True:\n"
             "    time.sleep(0.5)\n"
             "    if os.getppid()!=parent:\n"
             "        for w in workers:\n"
             "            try: os.kill(w,signal.SIGKILL)\n"
             "            except OSError: pass\n"
+            "        if scratch: shutil.rmtree(scratch,ignore_errors=True)\n"
             "        break\n"
         )
         self._watchdog = subprocess.Popen(
-            [sys.executable, "-c", script, str(os.getpid()), *map(str, tree)],
+            [sys.executable, "-c", script, str(os.getpid()), scratch, *map(str, tree)],
             stdin=subprocess.DEVNULL,
         )
 
