@@ -200,10 +200,13 @@ def test_elements_datamodule(dataset):
 # --- training ---------------------------------------------------------------------
 
 
-def test_tiny_detector_training_converges(tmp_path, dataset, config):
+def test_tiny_detector_training_converges(tmp_path, dataset, config, caplog):
     model_dir = tmp_path / "detector_cnn"
     # one thread: on a shared 2-core machine, two torch threads can be 20x slower
-    summary = train_detector(config, dataset, model_dir, threads=1)
+    with caplog.at_level("INFO"):
+        summary = train_detector(config, dataset, model_dir, threads=1)
+    # Lightning's advert for its cloud logger stays out of the job logs.
+    assert caplog.records and not [r for r in caplog.records if "litlogger" in r.getMessage()]
     for name in ("best.ckpt", "last.ckpt", "metrics.csv"):
         assert (model_dir / name).is_file()
     assert not (model_dir / "work").exists()

@@ -119,12 +119,22 @@ _IRRELEVANT_WARNINGS = (
 )
 
 
+def _not_an_advert(record: logging.LogRecord) -> bool:
+    """Drop Lightning's "Tip: try installing litlogger" line (printed at every Trainer)."""
+    return "litlogger" not in record.getMessage()
+
+
 @contextlib.contextmanager
 def _quiet_lightning() -> Iterator[None]:
-    with warnings.catch_warnings():
-        for pattern in _IRRELEVANT_WARNINGS:
-            warnings.filterwarnings("ignore", message=pattern)
-        yield
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    rank_zero.addFilter(_not_an_advert)
+    try:
+        with warnings.catch_warnings():
+            for pattern in _IRRELEVANT_WARNINGS:
+                warnings.filterwarnings("ignore", message=pattern)
+            yield
+    finally:
+        rank_zero.removeFilter(_not_an_advert)
 
 
 def build_trainer(
