@@ -84,10 +84,16 @@ def main() -> int:
     parser.add_argument(
         "--step-sweep",
         default="",
-        help="comma-separated Mercury steps (days), e.g. 3,4,6,8: raw rate on the same "
-        "objects and the massive bodies' energy error over 100 yr at each step",
+        help="comma-separated Mercury steps (days), e.g. 2,4,6,8: raw rate on the same "
+        "objects, the massive bodies' energy error over 100 yr and the known impactors "
+        "that come back to Earth, at each step",
     )
-    parser.add_argument("--sweep-impactors", type=int, default=60)
+    parser.add_argument(
+        "--sweep-impactors",
+        type=int,
+        default=60,
+        help="known impactors (impacts 0.5-5 yr ahead) run forward at each swept step",
+    )
     parser.add_argument(
         "--timestep-days",
         type=float,
