@@ -33,8 +33,6 @@ _INDEX_RANGE = 11239423.99
 _BASE = 224
 _OFFSET = 32
 
-COLUMNS = ["t_days", "id_a", "id_b", "dmin_au"]
-
 
 def decode_fraction(chars: bytes, xmin: float, xmax: float) -> float:
     """Inverse of Mercury's ``mio_re2c``: base-224 digits of (x - xmin) / (xmax - xmin)."""
@@ -61,20 +59,14 @@ def decode_index(chars: bytes) -> int:
 
 
 def read_close_encounters(path: str | Path) -> pd.DataFrame:
-    """Every close-encounter minimum in the file ``path``; see :func:`parse_close_encounters`."""
-    return parse_close_encounters(Path(path).read_bytes(), str(path))
+    """Every close-encounter minimum in the Mercury output file ``path``, as a table.
 
-
-def parse_close_encounters(data: bytes, source: str = "<bytes>") -> pd.DataFrame:
-    """Every close-encounter minimum in Mercury's output ``data``, bodies named by their ids.
-
-    Returns one row per minimum: ``t_days`` (Mercury's model time), ``id_a`` and
-    ``id_b`` (the two bodies' ids as written in the latest header before the
-    record: AMUSE particle ids; 0 would be the central body, which has no id) and
-    ``dmin_au`` (minimum distance, au). Raises ``ValueError`` naming ``source`` when
-    a record is malformed.
+    One row per minimum: ``t_days`` (Mercury's model time), ``id_a`` and ``id_b`` (the
+    two bodies' ids as written in the latest header before the record: AMUSE particle
+    ids; 0 would be the central body, which has no id) and ``dmin_au`` (minimum
+    distance, au). Raises ``ValueError`` naming the file when a record is malformed.
     """
-    rows = close_encounter_minima(data, source)
+    rows = close_encounter_minima(Path(path).read_bytes(), str(path))
     columns = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
     return pd.DataFrame(
         {
@@ -89,8 +81,9 @@ def parse_close_encounters(data: bytes, source: str = "<bytes>") -> pd.DataFrame
 def close_encounter_minima(
     data: bytes, source: str = "<bytes>"
 ) -> list[tuple[float, int, int, float]]:
-    """The rows of :func:`parse_close_encounters` as plain tuples (no pandas: this runs
-    after every evolve call of a long integration)."""
+    """The rows of :func:`read_close_encounters` from Mercury's output ``data`` as plain
+    tuples (no pandas: this runs after every evolve call of a long integration); errors
+    name ``source``."""
     rows: list[tuple[float, int, int, float]] = []
     header = b""
     names: dict[int, int] | None = None

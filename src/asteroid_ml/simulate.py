@@ -1079,24 +1079,36 @@ def _row(
     }
 
 
+def _forward_from_epoch(
+    config: dict[str, Any], pos: np.ndarray, vel: np.ndarray, days: float, step: float
+) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """Particles (heliocentric states at the epoch) and the planets from the ephemeris,
+    integrated forward by the configured code for ``days`` in one evolve call.
+
+    Returns the mask of particles still in the code, and each one's first collision
+    (days since the epoch, NaN if none) and the body it hit.
+    """
+    p0, v0 = barycentric_states(float(config["epoch_jd_tdb"]))
+    with GravityCode(config["simulation"]["code"], step) as code:
+        code.set_massive_bodies(p0 - p0[0], v0 - v0[0])
+        keys = code.add_particles(pos, vel)
+        # One long call: every evolve_model call restarts Mercury's integrator (~0.1 s
+        # at N = 3,000).
+        code.evolve(days)
+        _, _, present = code.particle_state(keys)
+        t_hit, bodies = code.collisions(keys)
+    return present, t_hit, bodies
+
+
 def integrate_forward(
     config: dict[str, Any], pos: np.ndarray, vel: np.ndarray, duration_days: float
 ) -> np.ndarray:
     """Integrate particles forward from the epoch for ``duration_days``; mask of survivors
     (particles that hit no massive body, see :meth:`GravityCode.collisions`)."""
-    sim_cfg = config["simulation"]
-    epoch = float(config["epoch_jd_tdb"])
     _, handover, _, step = _grid(config)
     n_int = max(1, math.ceil(duration_days / handover - 1e-9))
-    p0, v0 = barycentric_states(epoch)
-    with GravityCode(sim_cfg["code"], step) as code:
-        code.set_massive_bodies(p0 - p0[0], v0 - v0[0])
-        keys = code.add_particles(pos, vel)
-        # One long call: every evolve_model call restarts Mercury's integrator (~0.1 s
-        # at N = 3,000); the end is a whole number of steps.
-        code.evolve(n_int * handover)
-        _, _, present = code.particle_state(keys)
-        t_hit, bodies = code.collisions(keys)
+    # The end is a whole number of steps (the hand-over grid).
+    present, t_hit, bodies = _forward_from_epoch(config, pos, vel, n_int * handover, step)
     for k in np.flatnonzero(~np.isnan(t_hit)):
         log.info("particle %d hits %s at t = %.2f d", k, bodies[k], t_hit[k])
     return present & np.isnan(t_hit)
@@ -1114,15 +1126,14 @@ def forward_collisions(
     Earth at their impact epochs (the benchmark's step sweep and the tests use it).
     """
     epoch = float(config["epoch_jd_tdb"])
-    pos = table[STATE_COLUMNS[:3]].to_numpy(dtype=float)
-    vel = table[STATE_COLUMNS[3:]].to_numpy(dtype=float)
     days = math.ceil((until_jd_tdb - epoch) / timestep_days - 1e-9) * timestep_days
-    p0, v0 = barycentric_states(epoch)
-    with GravityCode(config["simulation"]["code"], timestep_days) as code:
-        code.set_massive_bodies(p0 - p0[0], v0 - v0[0])
-        keys = code.add_particles(pos, vel)
-        code.evolve(days)
-        t_hit, bodies = code.collisions(keys)
+    _, t_hit, bodies = _forward_from_epoch(
+        config,
+        table[STATE_COLUMNS[:3]].to_numpy(dtype=float),
+        table[STATE_COLUMNS[3:]].to_numpy(dtype=float),
+        days,
+        timestep_days,
+    )
     return epoch + t_hit, bodies
 
 
