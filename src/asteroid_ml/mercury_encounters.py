@@ -22,7 +22,6 @@ characters 32..255.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
@@ -111,12 +110,8 @@ def close_encounter_minima(
     return rows
 
 
-@functools.lru_cache(maxsize=8)
 def _header_names(header: bytes) -> dict[int, int]:
-    """Body index -> id from a ``6a`` header record (one line per body after the first).
-
-    Cached: a long run writes the same header at every restart of the integrator.
-    Callers must not modify the returned dict."""
+    """Body index -> id from a ``6a`` header record (one line per body after the first)."""
     names = {}
     for line in header.split(b"\n")[1:]:
         if len(line) >= 11:
