@@ -6,7 +6,10 @@
    Mercury integration over the window with its encounter handling, bookkeeping,
    Parquet output), one shard of ``--n`` objects integrated for ``--years``.
 2. Raw integrator: the same initial conditions (the objects written in step 1) and the
-   same planets, one ``evolve_model`` call of AMUSE Mercury over the same span.
+   same planets, one ``evolve_model`` call of one AMUSE Mercury instance over the same
+   span. The workflow splits sets larger than ``simulate.PARTICLES_PER_CODE`` over
+   instances (Mercury's AMUSE build sums energies over all pairs, so one instance's cost
+   per particle grows with N): ``--n 27800 --years 20`` (a paper-scale shard) shows it.
 3. For information, the impactor step (launch phase in IAS15 + Mercury, backward) over
    ``--impactor-years`` at the configured hand-over interval and at
    ``--compare-handover-days`` (each hand-over is one evolve call that restarts

@@ -157,6 +157,41 @@ def test_shard_count_does_not_change_results_and_rerun_is_identical(small_config
     assert bkg["impact_jd_tdb"].isna().all()
 
 
+def test_large_sets_are_split_over_code_instances(small_config, tmp_path, monkeypatch):
+    """At most PARTICLES_PER_CODE particles per AMUSE instance (Mercury's cost per particle
+    grows with N): with 2 per instance, 6 objects of each population run in 3 instances
+    and give the numbers of one instance (background bit-identical; impactors to 1e-7, as
+    across shard counts)."""
+    started = []
+    enter = sim.GravityCode.__enter__
+
+    def counting_enter(self):
+        started.append(self.name)
+        return enter(self)
+
+    monkeypatch.setattr(sim.GravityCode, "__enter__", counting_enter)
+    frames, instances = {}, {}
+    for per_code in (sim.PARTICLES_PER_CODE, 2):
+        monkeypatch.setattr(sim, "PARTICLES_PER_CODE", per_code)
+        for pop in sim.POPULATIONS:
+            started.clear()
+            out = tmp_path / f"{pop}-{per_code}.parquet"
+            sim.simulate_shard(small_config, pop, 0, out)
+            frames[pop, per_code] = pd.read_parquet(out)
+            instances[pop, per_code] = len(started)
+    assert instances == {
+        ("impactor", 1000): 1,
+        ("background", 1000): 1,
+        ("impactor", 2): 3,
+        ("background", 2): 3,
+    }
+    pd.testing.assert_frame_equal(frames["background", 1000], frames["background", 2])
+    one, split = frames["impactor", 1000], frames["impactor", 2]
+    assert one["object_id"].tolist() == split["object_id"].tolist()
+    num = one.select_dtypes("number").columns
+    np.testing.assert_allclose(one[num].to_numpy(), split[num].to_numpy(), rtol=1e-7, atol=1e-9)
+
+
 def test_impactors_hit_earth_when_propagated_forward(small_config, tmp_path):
     """Forward precise propagation (REBOUND IAS15 on the real ephemeris) of the simulated
     state at the epoch brings each impactor back to Earth at its impact epoch.
