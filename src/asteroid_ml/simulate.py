@@ -127,10 +127,10 @@ MAX_REDRAW_ROUNDS = 5
 #: over instances that carry the same planets from the same start. Why: Mercury's AMUSE
 #: build sums the potential energy over all pairs of bodies, massless ones included, at
 #: every commit, at every evolve call and every 500 steps within one, so its cost per
-#: particle grows with N. Measured on 27,800 background objects over 20 yr: 20,800
-#: asteroid-yr/core-s in one instance, 29,200 in instances of 1,000 (the planets cost
-#: ~0.5 core-s per instance and 1,000 yr at the 4-day step). It also keeps any shard
-#: within Mercury's NMAX (200,000 bodies).
+#: particle grows with N. Measured on 27,800 background objects over 200 yr: 24,400
+#: asteroid-yr/core-s in one instance, 34,900 in instances of 1,000 (an instance costs
+#: ~0.04 core-s to start and its planets ~0.5 core-s per 1,000 yr at the 4-day step).
+#: It also keeps any shard within Mercury's NMAX (200,000 bodies).
 PARTICLES_PER_CODE = 1000
 
 
