@@ -171,7 +171,8 @@ def test_large_sets_are_split_over_code_instances(small_config, tmp_path, monkey
 
     monkeypatch.setattr(sim.GravityCode, "__enter__", counting_enter)
     frames, instances = {}, {}
-    for per_code in (sim.PARTICLES_PER_CODE, 2):
+    default = sim.PARTICLES_PER_CODE
+    for per_code in (default, 2):
         monkeypatch.setattr(sim, "PARTICLES_PER_CODE", per_code)
         for pop in sim.POPULATIONS:
             started.clear()
@@ -180,13 +181,13 @@ def test_large_sets_are_split_over_code_instances(small_config, tmp_path, monkey
             frames[pop, per_code] = pd.read_parquet(out)
             instances[pop, per_code] = len(started)
     assert instances == {
-        ("impactor", 1000): 1,
-        ("background", 1000): 1,
+        ("impactor", default): 1,
+        ("background", default): 1,
         ("impactor", 2): 3,
         ("background", 2): 3,
     }
-    pd.testing.assert_frame_equal(frames["background", 1000], frames["background", 2])
-    one, split = frames["impactor", 1000], frames["impactor", 2]
+    pd.testing.assert_frame_equal(frames["background", default], frames["background", 2])
+    one, split = frames["impactor", default], frames["impactor", 2]
     assert one["object_id"].tolist() == split["object_id"].tolist()
     num = one.select_dtypes("number").columns
     np.testing.assert_allclose(one[num].to_numpy(), split[num].to_numpy(), rtol=1e-7, atol=1e-9)
