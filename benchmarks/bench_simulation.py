@@ -178,6 +178,8 @@ def main() -> int:
             f"asteroid-years backward in {imp_timer.cpu:.2f} core-s = "
             f"{imp_years / imp_timer.cpu:,.0f} ast-yr/core-s (IAS15 launch phase + Mercury)"
         )
+    speedup = impactor_runs[1][3].cpu / impactor_runs[0][3].cpu
+    print(f"  hand-over {handover:g} d vs {args.compare_handover_days:g} d: {speedup:.2f}x faster")
     if sweep:
         print(
             "step sweep (raw Mercury, same objects; energy of the massive bodies over 100 yr; "
@@ -189,8 +191,6 @@ def main() -> int:
                 f"  {step:6g}   {rate:13,.0f}   {peak:11.1e}   {drift:13.1e}   "
                 f"{back:5d} / {args.sweep_impactors}"
             )
-    speedup = impactor_runs[1][3].cpu / impactor_runs[0][3].cpu
-    print(f"  hand-over {handover:g} d vs {args.compare_handover_days:g} d: {speedup:.2f}x faster")
     return 0
 
 

@@ -939,7 +939,7 @@ def integrate_impactors(
     # grid from the same planets (see PARTICLES_PER_CODE).
     n_codes = max(1, math.ceil(len(launches) / PARTICLES_PER_CODE))
     code_of = np.arange(len(launches)) % n_codes
-    handles: list[tuple[np.ndarray, int, Any]] = []
+    handles: list[tuple[np.ndarray, int, np.ndarray]] = []
     with contextlib.ExitStack() as stack:
         codes = [stack.enter_context(GravityCode(sim_cfg["code"], step)) for _ in range(n_codes)]
         for code in codes:
