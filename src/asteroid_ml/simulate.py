@@ -421,9 +421,8 @@ class GravityCode:
                 # Mercury opens this file with status='old' and retries forever on
                 # failure, so it must exist before the first evolve.
                 self._encounter_dir = tempfile.TemporaryDirectory(prefix="mercury-ce-")
-                encounters = Path(self._encounter_dir.name) / "close_encounters.txt"
-                encounters.touch()
-                self._code.parameters.close_encounters_file = str(encounters)
+                self.encounter_file.touch()
+                self._code.parameters.close_encounters_file = str(self.encounter_file)
             else:
                 from amuse.community.huayno.interface import Huayno
                 from amuse.units import nbody_system
@@ -621,10 +620,15 @@ class GravityCode:
         if particle_id not in self._collisions:
             self._collisions[particle_id] = (t_days, body)
 
+    @property
+    def encounter_file(self) -> Path:
+        """Mercury's close-encounter output (emptied by each :meth:`evolve`)."""
+        assert self._encounter_dir is not None, "only Mercury writes close encounters"
+        return Path(self._encounter_dir.name) / "close_encounters.txt"
+
     def _read_mercury_encounters(self) -> None:
         """Collisions among the close-encounter minima written since the last call."""
-        assert self._encounter_dir is not None
-        path = Path(self._encounter_dir.name) / "close_encounters.txt"
+        path = self.encounter_file
         data = path.read_bytes()
         # Mercury appends and closes the file at each write: emptying it between
         # calls keeps it small (it repeats a header line per body at every restart).
