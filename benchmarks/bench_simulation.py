@@ -78,7 +78,8 @@ def raw_mercury(
     """One raw Mercury run of the particles over ``days`` (start-up included).
 
     Also returns the minimum distance (au) of every encounter of a particle with Earth
-    that Mercury recorded (within 3 Hill radii, ~0.03 au), read after the timing.
+    that Mercury recorded (within 3 Hill radii, ~0.03 au). The record is read before the
+    worker stops, so inside the timing: one read of a file of a few hundred kB.
     """
     step = step or _grid(config)[3]
     epoch = float(config["epoch_jd_tdb"])
@@ -228,9 +229,10 @@ def main() -> int:
         )
         for step, rate, peak, drift, back, earth_d in sweep:
             median = f"{np.median(earth_d):9.4f}" if len(earth_d) else "        -"
+            closer = int(np.sum(earth_d < 0.01))
             print(
                 f"  {step:6g}   {rate:13,.0f}   {peak:11.1e}   {drift:13.1e}   "
-                f"{back:5d} / {args.sweep_impactors}   {len(earth_d):8d} ({int(np.sum(earth_d < 0.01)):6d})"
+                f"{back:5d} / {args.sweep_impactors}   {len(earth_d):8d} ({closer:6d})"
                 f"           {median}"
             )
     return 0
