@@ -20,9 +20,10 @@ from pathlib import Path
 import pandas as pd
 
 from asteroid_ml.config import load_config
-from asteroid_ml.dataset import assemble_dataset, plan_cutout_targets
 from asteroid_ml.dataset import synthetic as syn
+from asteroid_ml.dataset.assemble import assemble_dataset
 from asteroid_ml.hips import extract_cutouts, open_survey
+from asteroid_ml.hips.targets import plan_cutout_targets
 
 REPO = Path(__file__).resolve().parents[1]
 SURVEY = REPO / "resources" / "hips" / "DSS2Red"

@@ -8,7 +8,7 @@
    Parquet output), one shard of ``--n`` objects integrated for ``--years``.
 2. Raw integrator: the same initial conditions (the objects written in step 1) and the
    same planets, one ``evolve_model`` call of one AMUSE Mercury instance over the same
-   span. The workflow splits sets larger than ``simulate.PARTICLES_PER_CODE`` over
+   span. The workflow splits sets larger than ``gravity_code.PARTICLES_PER_CODE`` over
    instances (Mercury's AMUSE build sums energies over all pairs, so one instance's cost
    per particle grows with N): ``--n 27800 --years 20`` (a paper-scale shard) shows it.
 3. For information, the impactor step (launch phase in IAS15 + Mercury, backward) over
@@ -49,11 +49,13 @@ import numpy as np
 import pandas as pd
 from amuse.units import units
 
-from asteroid_ml import simulate
 from asteroid_ml.config import load_config
-from asteroid_ml.mercury_encounters import close_encounter_minima
-from asteroid_ml.simulate import GravityCode, _grid, simulate_shard
-from asteroid_ml.solar_system import YEAR_D, barycentric_states
+from asteroid_ml.simulation import gravity_code, populations
+from asteroid_ml.simulation.gravity_code import GravityCode
+from asteroid_ml.simulation.handover import handover_grid
+from asteroid_ml.simulation.mercury_encounters import close_encounter_minima
+from asteroid_ml.simulation.populations import simulate_shard
+from asteroid_ml.simulation.solar_system import YEAR_D, barycentric_states
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 5e4
@@ -64,12 +66,12 @@ class CoreSeconds:
 
     def __enter__(self) -> CoreSeconds:
         self.wall0 = time.perf_counter()
-        self.cpu0 = time.process_time() + simulate.WORKER_CPU_SECONDS[0]
+        self.cpu0 = time.process_time() + gravity_code.WORKER_CPU_SECONDS[0]
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.wall = time.perf_counter() - self.wall0
-        self.cpu = time.process_time() + simulate.WORKER_CPU_SECONDS[0] - self.cpu0
+        self.cpu = time.process_time() + gravity_code.WORKER_CPU_SECONDS[0] - self.cpu0
 
 
 def raw_mercury(
@@ -81,7 +83,7 @@ def raw_mercury(
     that Mercury recorded (within 3 Hill radii, ~0.03 au). The record is read before the
     worker stops, so inside the timing: one read of a file of a few hundred kB.
     """
-    step = step or _grid(config)[3]
+    step = step or handover_grid(config)[3]
     epoch = float(config["epoch_jd_tdb"])
     p0, v0 = barycentric_states(epoch)
     with CoreSeconds() as timer:
@@ -137,7 +139,7 @@ def main() -> int:
         config["simulation"]["timestep_days"] = args.timestep_days
     config["simulation"]["background"].update(n=args.n, shards=1)
     config["simulation"]["impactor"].update(n=args.n_impactors, shards=1)
-    _, handover, n_int, _ = _grid(config)
+    _, handover, n_int, _ = handover_grid(config)
     span_days = n_int * handover  # the background runs on the hand-over grid
     ast_years = args.n * span_days / YEAR_D
 
@@ -176,17 +178,19 @@ def main() -> int:
             known["simulation"]["impactor"].update(
                 n=args.sweep_impactors, window_start_years=0.5, window_end_years=5.0
             )
-            known_table = simulate.simulate_impactors(known, np.arange(args.sweep_impactors))
+            known_table = populations.simulate_impactors(known, np.arange(args.sweep_impactors))
         for step in steps:
             days = round(span_days / step) * step
             timer, earth_d = raw_mercury(config, pos, vel, days, step)
-            errors = simulate.massive_energy_errors("mercury", step, float(config["epoch_jd_tdb"]))
+            errors = populations.massive_energy_errors(
+                "mercury", step, float(config["epoch_jd_tdb"])
+            )
             rate = args.n * days / YEAR_D / timer.cpu
-            t_hit, _ = simulate.forward_collisions(
+            t_hit, _ = populations.forward_collisions(
                 known, known_table, step, known_table["impact_jd_tdb"].max() + 2.0
             )
             back = int(np.sum(np.abs(t_hit - known_table["impact_jd_tdb"].to_numpy()) < 1.0))
-            drift = simulate.energy_drift(errors)
+            drift = populations.energy_drift(errors)
             sweep.append((step, rate, np.abs(errors).max(), drift, back, earth_d))
 
     wf_rate = ast_years / float(np.median([t.cpu for t in wf_runs]))

@@ -31,9 +31,9 @@ from asteroid_ml.models.datamodules import (
     CutoutDataModule,
     dihedral,
     load_split_images,
-    robust_normalise,
     split_labels,
 )
+from asteroid_ml.models.features import robust_normalise
 from asteroid_ml.models.synthetic import make_synthetic_dataset
 
 

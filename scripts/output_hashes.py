@@ -33,7 +33,9 @@ def output_hashes(results: Path) -> dict[str, str]:
     for stage in STAGE_DIRS:
         for path in sorted((results / stage).rglob("*")):
             if path.is_file() and not path.name.startswith(".") and path.suffix != ".log":
-                hashes[str(path.relative_to(results))] = hashlib.sha256(path.read_bytes()).hexdigest()
+                hashes[str(path.relative_to(results))] = hashlib.sha256(
+                    path.read_bytes()
+                ).hexdigest()
     return hashes
 
 
@@ -47,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=Path("results"), help="results folder")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("record", help="print '<sha256>\\t<path>' for every output")
-    compare = sub.add_parser("compare", help="compare with a recorded file; exit 1 on any difference")
+    compare = sub.add_parser(
+        "compare", help="compare with a recorded file; exit 1 on any difference"
+    )
     compare.add_argument("recorded", type=Path)
     args = parser.parse_args(argv)
 
@@ -65,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             print(f"{label}: {name}")
     same = len(before.keys() & now.keys()) - len(changed)
-    print(f"{same} of {len(before)} outputs identical; {len(changed)} changed, "
-          f"{len(missing)} missing, {len(extra)} new")
+    print(
+        f"{same} of {len(before)} outputs identical; {len(changed)} changed, "
+        f"{len(missing)} missing, {len(extra)} new"
+    )
     return 0 if not (changed or missing or extra) else 1
 
 

@@ -7,17 +7,19 @@ import copy
 import numpy as np
 import pytest
 
-from asteroid_ml.baselines import (
-    DETECTOR_FEATURES,
-    FWHM_PER_SIGMA,
-    image_features,
+from asteroid_ml.config import load_config
+from asteroid_ml.models.baselines import (
     load_baseline,
     predict_baseline,
     train_detector_baseline,
     train_impactor_baseline,
 )
-from asteroid_ml.config import load_config
-from asteroid_ml.models.datamodules import element_features
+from asteroid_ml.models.features import (
+    DETECTOR_FEATURES,
+    FWHM_PER_SIGMA,
+    element_features,
+    image_features,
+)
 from asteroid_ml.models.synthetic import make_synthetic_dataset
 
 S = 32

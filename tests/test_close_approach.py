@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asteroid_ml import close_approach as ca
 from asteroid_ml.cli import main
+from asteroid_ml.simulation import cad_validation
+from asteroid_ml.simulation import close_approach as ca
 
 REPO = Path(__file__).resolve().parents[1]
 CATALOG = REPO / "resources" / "neo" / "neos-2020.csv"
@@ -47,7 +48,7 @@ def test_cli_elements_reproduces_a_jpl_approach(capsys):
     assert lines[0] == "des,jd_tdb,cd,dist_au,v_rel_kms"
     assert len(lines) == 2
     des, jd, cd, dist, vrel = lines[1].split(",")
-    cad = ca.load_cad(CAD)
+    cad = cad_validation.load_cad(CAD)
     ref = cad[(cad["des"] == "163373") & (cad["dist"] < 0.05)].iloc[0]
     assert des == "163373"
     assert cd == "2020-02-15 11:05"
@@ -117,8 +118,8 @@ def test_cli_catalog_json_and_errors(tmp_path, capsys):
 
 def test_impact_is_reported_as_an_approach():
     """An object aimed at Earth's centre: reported with its (sub-radius) distance."""
-    from asteroid_ml.ephemeris import kepler_propagate
-    from asteroid_ml.solar_system import barycentric_states, state_to_elements
+    from asteroid_ml.simulation.ephemeris import kepler_propagate
+    from asteroid_ml.simulation.solar_system import barycentric_states, state_to_elements
 
     t_hit = 2459010.5
     pos, vel = barycentric_states(t_hit)
@@ -149,7 +150,7 @@ def test_impact_is_reported_as_an_approach():
 
 def test_precise_propagation_time_reversal():
     """IAS15 (with the 1PN term) forward 200 d then backward: back to the start."""
-    from asteroid_ml.solar_system import barycentric_states
+    from asteroid_ml.simulation.solar_system import barycentric_states
 
     t0 = 2459000.5
     mpos, mvel = barycentric_states(t0)
@@ -163,7 +164,7 @@ def test_precise_propagation_time_reversal():
 
 
 def test_reset_mode_keeps_earth_on_the_ephemeris_and_gr_matters():
-    from asteroid_ml.solar_system import barycentric_states
+    from asteroid_ml.simulation.solar_system import barycentric_states
 
     t0 = 2459000.5
     mpos, mvel = barycentric_states(t0)

@@ -15,17 +15,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asteroid_ml.config import validate_config
-from asteroid_ml.dataset import assemble_dataset, plan_cutout_targets
+from asteroid_ml.config import ConfigError, section_with_defaults, validate_config
 from asteroid_ml.dataset import injection as inj
 from asteroid_ml.dataset import synthetic as syn
-from asteroid_ml.dataset.assemble import (
-    CutoutGeometry,
-    InjectionSettings,
-    cutout_geometry,
-    inject_sample,
-)
+from asteroid_ml.dataset.assemble import assemble_dataset
+from asteroid_ml.dataset.injection import InjectionSettings, inject_sample
+from asteroid_ml.dataset.sky import robust_sigma
 from asteroid_ml.dataset.splits import object_splits
+from asteroid_ml.hips.targets import plan_cutout_targets
+from asteroid_ml.hips.wcs import CutoutGeometry, cutout_geometry
 from asteroid_ml.io import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,7 +75,7 @@ def built(tmp_path_factory, raw_config) -> tuple[dict, Path]:
 
 def real_cutouts(n: int, size: int = 32) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
     """``n`` real DSS2 cutouts at random covered positions (fixed seed)."""
-    from asteroid_ml.dataset.targets import random_covered_positions
+    from asteroid_ml.hips.targets import random_covered_positions
     from asteroid_ml.seeds import rng_for
 
     survey = hips.open_survey(str(SURVEY))
@@ -95,7 +93,10 @@ def real_cutouts(n: int, size: int = 32) -> tuple[np.ndarray, list[str], np.ndar
 def settings_for(**changes) -> InjectionSettings:
     """Default injection settings with magnitudes injected as given (no depth offset)."""
     base = InjectionSettings.from_config(
-        {"observations": {"exposure_s": 30.0}, "dataset": {"depth_offset_mag": 0.0}}
+        {
+            "observations": {"exposure_s": 30.0},
+            "dataset": section_with_defaults("dataset", {"depth_offset_mag": 0.0}),
+        }
     )
     return InjectionSettings(**{**base.__dict__, **changes})
 
@@ -190,7 +191,7 @@ def test_motion_direction_matches_astropy_offsets():
     import astropy.units as u
     from astropy.coordinates import SkyCoord
 
-    from asteroid_ml.dataset.assemble import cutout_wcs
+    from asteroid_ml.hips.wcs import cutout_wcs
 
     header = hips.tan_header(80.0, -30.0, 64, 2.0 / 3600.0)
     wcs = cutout_wcs(header)
@@ -390,12 +391,17 @@ def test_error_on_cutout_shard_with_wrong_shape(built, tmp_path):
         rerun_with(built, tmp_path, truncate)
 
 
-def test_error_on_bad_negative_mix(built, tmp_path):
-    config, out = built
+def test_error_on_bad_negative_mix(built):
+    """Cross-key rules of the dataset section are checked by config validation, before any job."""
+    config, _ = built
     bad = copy.deepcopy(config)
     bad["dataset"]["negative_mix"]["empty"] = 0.9
-    with pytest.raises(ValueError, match="dataset.negative_mix"):
-        rerun_with((bad, out), tmp_path, lambda a, b: (a, b))
+    with pytest.raises(ConfigError, match="dataset.negative_mix: fractions must sum to 1"):
+        validate_config(bad)
+    bad = copy.deepcopy(config)
+    bad["dataset"]["bright_star_mag"] = {"min": 14.0, "max": 9.0}
+    with pytest.raises(ConfigError, match=r"dataset.bright_star_mag: min \(14\) > max \(9\)"):
+        validate_config(bad)
 
 
 def test_cli_help_documents_the_rule_interface():
@@ -412,7 +418,7 @@ def test_cli_help_documents_the_rule_interface():
 
 def test_fast_tan_geometry_matches_astropy():
     """The vectorised TAN path gives the same pixel positions and matrices as astropy's WCS."""
-    from asteroid_ml.dataset.assemble import batch_geometry
+    from asteroid_ml.hips.wcs import batch_geometry
 
     rng = np.random.default_rng(2)
     centres = [(10.0, 80.0), (200.0, -45.0), (359.9, 0.0), (123.0, 33.0)]
@@ -458,7 +464,7 @@ def test_plan_keeps_covered_positions_and_resamples_the_rest(raw_config):
     """An observation inside the survey keeps its RA/Dec; one outside moves inside the coverage."""
     from cdshealpix.nested import healpix_to_lonlat
 
-    from asteroid_ml.dataset.targets import plan_targets_table
+    from asteroid_ml.hips.targets import plan_targets_table
 
     survey = hips.open_survey(str(SURVEY))
     tiles = np.asarray(survey.available_tiles())
@@ -496,7 +502,7 @@ def test_sources_at_snr_10_are_visible(built):
 
     def central_excess(row) -> float:
         image = np.asarray(arrays[row.split][row.index_in_split], dtype=np.float64)
-        sigma = inj.robust_sigma(image)
+        sigma = robust_sigma(image)
         return float((image[15:17, 15:17] - np.median(image)).sum() / (2.0 * sigma))
 
     stats = np.array([central_excess(row) for row in manifest.itertuples()])

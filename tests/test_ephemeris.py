@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asteroid_ml import ephemeris as eph
 from asteroid_ml.config import load_config
-from asteroid_ml.solar_system import BODIES, barycentric_states, icrs_to_ecliptic
+from asteroid_ml.simulation import ephemeris as eph
+from asteroid_ml.simulation.solar_system import BODIES, barycentric_states, icrs_to_ecliptic
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCH = 2459000.5
@@ -149,7 +149,7 @@ def test_compute_ephemerides_bad_input(tmp_path):
         eph.compute_ephemerides(config, tmp_path / "missing.parquet", tmp_path / "o.parquet")
     bad = tmp_path / "bad.parquet"
     pd.DataFrame({"object_id": ["x"]}).to_parquet(bad)
-    with pytest.raises(ValueError, match="missing column"):
+    with pytest.raises(ValueError, match="lacks column"):
         eph.compute_ephemerides(config, bad, tmp_path / "o.parquet")
     cfg = copy.deepcopy(config)
     cfg["observations"]["site"] = "not-a-real-observatory-xyz"

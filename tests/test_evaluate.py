@@ -10,21 +10,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asteroid_ml.baselines import train_detector_baseline, train_impactor_baseline
 from asteroid_ml.config import load_config
-from asteroid_ml.evaluate import (
+from asteroid_ml.evaluation.metrics import (
     binary_metrics,
     completeness_curve,
     confusion_matrix,
-    eval_summary,
-    evaluate_model,
-    hoi_real_catalog,
     operating_point,
     per_class_report,
-    read_neo_catalog,
     threshold_at_recall,
     wilson_interval,
 )
+from asteroid_ml.evaluation.real_catalog import hoi_real_catalog, read_neo_catalog
+from asteroid_ml.evaluation.scoring import eval_summary, evaluate_model
+from asteroid_ml.models.baselines import train_detector_baseline, train_impactor_baseline
 from asteroid_ml.models.synthetic import make_synthetic_dataset
 
 # 4 positives, 6 negatives; scores sorted by hand below.
@@ -296,7 +294,7 @@ def test_hoi_real_catalog(trained, repo):
 
 def test_evaluate_lightning_models(trained):
     """The checkpoint path of evaluate_model (weights_only load, normalisation, scoring)."""
-    from asteroid_ml.models import train_detector, train_impactor
+    from asteroid_ml.models.training import train_detector, train_impactor
 
     root, dataset, config = trained
     config = copy.deepcopy(config)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from asteroid_ml import figures
+from asteroid_ml.dataset.card import NEGATIVE_KINDS
 
 MODELS = ("detector_cnn", "detector_rf", "impactor_mlp", "impactor_rf")
 DSS2_TILES = np.array(
@@ -90,7 +91,7 @@ def synthetic_targets(rng: np.random.Generator, n: int = 400) -> pd.DataFrame:
 def synthetic_split(
     rng: np.random.Generator, n: int = 60, size: int = 32
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    kinds = ["asteroid"] * (n // 2) + list(np.resize(figures.NEGATIVE_KINDS, n - n // 2))
+    kinds = ["asteroid"] * (n // 2) + list(np.resize(NEGATIVE_KINDS, n - n // 2))
     label = np.array([1 if k == "asteroid" else 0 for k in kinds])
     snr = np.where(label == 1, rng.uniform(2, 60, n), np.nan)
     images = rng.normal(1000, 20, (n, size, size)).astype(np.float32)
@@ -388,7 +389,7 @@ def test_example_selection_is_deterministic_and_spans_snr():
     positives = manifest[manifest.label == 1]
     assert pos.snr.iloc[0] == positives.snr.min() and pos.snr.iloc[-1] == positives.snr.max()
     assert list(pos.snr) == sorted(pos.snr)
-    assert list(neg.kind[:5]) == list(figures.NEGATIVE_KINDS)
+    assert list(neg.kind[:5]) == list(NEGATIVE_KINDS)
 
 
 def test_asinh_stretch_uses_robust_noise_and_blanks_to_zero():

@@ -20,6 +20,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from cdshealpix.nested import healpix_to_lonlat
 
+from asteroid_ml.config import section_with_defaults
 from asteroid_ml.hips import (
     HipsPropertiesError,
     TileError,
@@ -404,7 +405,8 @@ def test_extract_shard_and_cli(tmp_path):
         }
     )
     targets.to_parquet(tmp_path / "targets.parquet")
-    config = {"survey": {"location": str(DSS2), "cutout_size": 32, "shards": 2}}
+    survey_section = {"location": str(DSS2), "cutout_size": 32, "shards": 2}
+    config = {"survey": section_with_defaults("survey", survey_section)}
     extract_shard(
         config,
         tmp_path / "targets.parquet",

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asteroid_ml import impact_flux as flux
-from asteroid_ml import simulate as sim
 from asteroid_ml.config import load_config
-from asteroid_ml.solar_system import EARTH_RADIUS_AU, GM_AU3_D2, GM_SUN
+from asteroid_ml.simulation import draws, solar_system
+from asteroid_ml.simulation import impact_flux as flux
+from asteroid_ml.simulation.solar_system import EARTH_RADIUS_AU, GM_AU3_D2, GM_SUN
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,7 @@ def test_surface_crossing_is_on_the_incoming_hyperbola():
     rng = np.random.default_rng(2)
     for _ in range(20):
         v_inf = rng.normal(size=3)
-        v_inf *= rng.uniform(1, 25) * sim.KMS_TO_AUD / np.linalg.norm(v_inf)
+        v_inf *= rng.uniform(1, 25) * solar_system.KMS_TO_AUD / np.linalg.norm(v_inf)
         perp = np.cross(v_inf, rng.normal(size=3))
         b_max = radius * math.sqrt(1 + 2 * mu / (radius * v_inf @ v_inf))
         b_vec = perp / np.linalg.norm(perp) * b_max * math.sqrt(rng.uniform())
@@ -82,7 +82,7 @@ def test_surface_crossing_is_on_the_incoming_hyperbola():
         assert vel @ vel / 2 - mu / radius == pytest.approx(v_inf @ v_inf / 2, rel=1e-9)
         assert np.cross(pos, vel) == pytest.approx(np.cross(b_vec, v_inf), rel=1e-9, abs=1e-20)
         # Run backwards, it leaves along -v_inf.
-        out = sim._outgoing_asymptote(pos, -vel, mu)
+        out = draws._outgoing_asymptote(pos, -vel, mu)
         assert out == pytest.approx(-v_inf, rel=1e-9, abs=1e-14)
     with pytest.raises(ValueError, match="misses"):
         flux.surface_crossing(v_inf, 3 * b_vec / np.linalg.norm(b_vec) * b_max, mu, radius)
@@ -95,9 +95,9 @@ def config():
 
 def _pre_encounter_elements(launch, config):
     """(a, e, i deg) of Earth's velocity plus the asymptotic excess velocity, at Earth."""
-    pos, vel = sim.barycentric_states(launch.impact_jd_tdb)
-    r_e, v_e = pos[sim.EARTH_INDEX] - pos[0], vel[sim.EARTH_INDEX] - vel[0]
-    v_h = v_e - sim._outgoing_asymptote(launch.position, -launch.velocity, GM_AU3_D2["earth"])
+    pos, vel = solar_system.barycentric_states(launch.impact_jd_tdb)
+    r_e, v_e = pos[solar_system.EARTH_INDEX] - pos[0], vel[solar_system.EARTH_INDEX] - vel[0]
+    v_h = v_e - draws._outgoing_asymptote(launch.position, -launch.velocity, GM_AU3_D2["earth"])
     a = 1 / (2 / np.linalg.norm(r_e) - v_h @ v_h / GM_SUN)
     h = np.cross(r_e, v_h)
     e_vec = np.cross(v_h, h) / GM_SUN - r_e / np.linalg.norm(r_e)
@@ -107,14 +107,14 @@ def _pre_encounter_elements(launch, config):
 @pytest.mark.filterwarnings("ignore::erfa.ErfaWarning")
 def test_flux_launches_favour_slow_low_inclination_crossers(config):
     assert config["simulation"]["impactor"]["launch_model"] == "flux"
-    launches = [sim.draw_impact(config, k) for k in range(300)]
+    launches = [draws.draw_impact(config, k) for k in range(300)]
     speeds = np.array([x.speed_kms for x in launches])
-    assert np.all(speeds > sim.earth_escape_speed_kms())
+    assert np.all(speeds > draws.earth_escape_speed_kms())
     # Öpik-weighted draws from the default background model: median ~14.5 km/s
     # (the isotropic law's median is 18 km/s).
     assert 13.0 < np.median(speeds) < 16.5
     elements = np.array([_pre_encounter_elements(x, config) for x in launches])
-    background = [sim.draw_background_elements(config, k) for k in range(600)]
+    background = [draws.draw_background_elements(config, k) for k in range(600)]
     bg_e = np.array([b["e"] for b in background])
     bg_i = np.array([b["i_deg"] for b in background])
     # Impacts favour slow encounters: lower e and i than the population they come from.
@@ -125,10 +125,13 @@ def test_flux_launches_favour_slow_low_inclination_crossers(config):
     assert np.all(a * (1 - e) < 1.02) and np.all(a * (1 + e) > 0.98) and np.all(a < 3.2)
     # Impact-point geometry: incoming, impact angle near Shoemaker's sin 2θ (mean sin = 2/3).
     sin_elev = [
-        -(x.position @ x.velocity) / np.linalg.norm(x.position) / x.speed_kms / sim.KMS_TO_AUD
+        -(x.position @ x.velocity)
+        / np.linalg.norm(x.position)
+        / x.speed_kms
+        / solar_system.KMS_TO_AUD
         for x in launches
     ]
     assert np.all(np.array(sin_elev) > 0)
     assert np.mean(sin_elev) == pytest.approx(2 / 3, abs=0.05)
     # Reproducible per object.
-    assert np.array_equal(sim.draw_impact(config, 7).velocity, launches[7].velocity)
+    assert np.array_equal(draws.draw_impact(config, 7).velocity, launches[7].velocity)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from asteroid_ml.mercury_encounters import (
+from asteroid_ml.simulation.mercury_encounters import (
     decode_float,
     decode_fraction,
     decode_index,

@@ -13,17 +13,21 @@ import pytest
 import torch
 
 from asteroid_ml.config import load_config
-from asteroid_ml.models import train_detector, train_impactor
 from asteroid_ml.models.datamodules import (
     CutoutDataModule,
     ElementsDataModule,
     dihedral,
-    element_features,
-    robust_normalise,
     split_labels,
 )
+from asteroid_ml.models.features import element_features, robust_normalise
 from asteroid_ml.models.synthetic import make_synthetic_dataset
-from asteroid_ml.models.training import epoch_metrics, load_checkpoint, score_batches
+from asteroid_ml.models.training import (
+    epoch_metrics,
+    load_checkpoint,
+    score_batches,
+    train_detector,
+    train_impactor,
+)
 
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asteroid_ml.evaluate import read_neo_catalog
-from asteroid_ml.moid import EARTH_A_AU, EARTH_E, EARTH_VARPI_DEG, earth_moid_au
+from asteroid_ml.evaluation.real_catalog import read_neo_catalog
+from asteroid_ml.simulation.moid import EARTH_A_AU, EARTH_E, EARTH_VARPI_DEG, earth_moid_au
 
 
 def test_coplanar_circular_orbits_by_hand():
@@ -58,7 +58,7 @@ def test_agrees_with_jpl_moids_of_real_neos(repo):
 def test_element_features_expose_moid(names):
     import pandas as pd
 
-    from asteroid_ml.models.datamodules import element_features
+    from asteroid_ml.models.features import element_features
 
     elements = pd.DataFrame(
         {"a_au": [1.5], "e": [0.0], "i_deg": [0.0], "om_deg": [0.0], "w_deg": [0.0]}

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asteroid_ml import simulate as sim
+from asteroid_ml import tables
 from asteroid_ml.config import load_config
 from asteroid_ml.io import sha256_file
-from asteroid_ml.solar_system import (
+from asteroid_ml.simulation import draws, gravity_code, handover, populations, solar_system
+from asteroid_ml.simulation.solar_system import (
     BODIES,
     EARTH_RADIUS_AU,
     YEAR_D,
@@ -63,25 +64,25 @@ def _alive(pid: int) -> bool:
 
 
 def test_shard_indices_partition_all_objects():
-    parts = [sim.shard_indices(10, 3, k) for k in range(3)]
+    parts = [populations.shard_indices(10, 3, k) for k in range(3)]
     assert np.array_equal(np.concatenate(parts), np.arange(10))
     assert [len(p) for p in parts] == [3, 4, 3]
     with pytest.raises(ValueError, match="shard 3"):
-        sim.shard_indices(10, 3, 3)
+        populations.shard_indices(10, 3, 3)
 
 
 def test_isotropic_impact_draws_are_incoming_with_realistic_speeds(small_config):
     """launch_model isotropic (the flux model: tests/test_impact_flux.py)."""
-    v_esc = sim.earth_escape_speed_kms()
+    v_esc = draws.earth_escape_speed_kms()
     assert v_esc == pytest.approx(11.186, abs=0.01)
     config = copy.deepcopy(small_config)
     config["simulation"]["impactor"]["launch_model"] = "isotropic"
     speeds, cos_angles = [], []
     for k in range(200):
-        launch = sim.draw_impact(config, k)
+        launch = draws.draw_impact(config, k)
         n_hat = launch.position / np.linalg.norm(launch.position)
         assert np.linalg.norm(launch.position) == pytest.approx(EARTH_RADIUS_AU, rel=1e-12)
-        speed = np.linalg.norm(launch.velocity) / sim.KMS_TO_AUD
+        speed = np.linalg.norm(launch.velocity) / solar_system.KMS_TO_AUD
         assert speed == pytest.approx(launch.speed_kms, rel=1e-12)
         cos_angles.append(np.dot(launch.velocity, n_hat) / np.linalg.norm(launch.velocity))
         speeds.append(speed)
@@ -92,22 +93,22 @@ def test_isotropic_impact_draws_are_incoming_with_realistic_speeds(small_config)
     assert np.all(np.array(cos_angles) < 0)
     assert np.mean(-np.array(cos_angles)) == pytest.approx(2 / 3, abs=0.05)
     # Reproducible per object.
-    again = sim.draw_impact(config, 7)
-    assert np.array_equal(again.velocity, sim.draw_impact(config, 7).velocity)
+    again = draws.draw_impact(config, 7)
+    assert np.array_equal(again.velocity, draws.draw_impact(config, 7).velocity)
 
 
 def test_h_magnitudes_follow_the_power_law():
     rng = np.random.default_rng(1)
-    h = np.array([sim.draw_h_mag(rng, 15.0, 25.0, 0.35) for _ in range(4000)])
+    h = np.array([draws.draw_h_mag(rng, 15.0, 25.0, 0.35) for _ in range(4000)])
     assert h.min() >= 15.0 and h.max() <= 25.0
     # Cumulative fraction below 24: (10^(0.35*24) - 10^5.25)/(10^8.75 - 10^5.25) = 0.446.
     assert np.mean(h < 24.0) == pytest.approx(0.446, abs=0.03)
 
 
 def test_background_model_respects_its_limits(small_config):
-    draws = [sim.draw_background_elements(small_config, k) for k in range(300)]
-    a = np.array([d["a_au"] for d in draws])
-    e = np.array([d["e"] for d in draws])
+    drawn = [draws.draw_background_elements(small_config, k) for k in range(300)]
+    a = np.array([d["a_au"] for d in drawn])
+    e = np.array([d["e"] for d in drawn])
     assert np.all((a >= 0.8) & (a <= 3.0))
     assert np.all(a * (1 - e) < 1.3) and np.all(e < 0.95)
 
@@ -125,12 +126,14 @@ def test_shard_count_does_not_change_results_and_rerun_is_identical(small_config
             parts = []
             for shard in range(n_shards):
                 out = tmp_path / f"{pop}-{n_shards}-{shard}.parquet"
-                sim.simulate_shard(cfg, pop, shard, out)
+                populations.simulate_shard(cfg, pop, shard, out)
                 parts.append(pd.read_parquet(out))
             frames[n_shards] = pd.concat(parts, ignore_index=True)
         one, three = frames[1], frames[3]
-        assert list(one.columns) == sim.OUTPUT_COLUMNS
-        assert one["object_id"].tolist() == [f"{sim.ID_PREFIX[pop]}-{k:06d}" for k in range(6)]
+        assert list(one.columns) == tables.SIM_COLUMNS
+        assert one["object_id"].tolist() == [
+            f"{populations.ID_PREFIX[pop]}-{k:06d}" for k in range(6)
+        ]
         assert one["object_id"].tolist() == three["object_id"].tolist()
         num = one.select_dtypes("number").columns
         if pop == "background":
@@ -144,7 +147,7 @@ def test_shard_count_does_not_change_results_and_rerun_is_identical(small_config
     cfg = copy.deepcopy(small_config)
     cfg["simulation"]["impactor"]["shards"] = 1
     again = tmp_path / "again.parquet"
-    sim.simulate_shard(cfg, "impactor", 0, again)
+    populations.simulate_shard(cfg, "impactor", 0, again)
     assert sha256_file(again) == sha256_file(tmp_path / "impactor-1-0.parquet")
     imp = results["impactor"]
     assert np.all(imp["e"] < 1) and np.all(imp["a_au"] > 0)
@@ -163,21 +166,21 @@ def test_large_sets_are_split_over_code_instances(small_config, tmp_path, monkey
     and give the numbers of one instance (background bit-identical; impactors to 1e-7, as
     across shard counts)."""
     started = []
-    enter = sim.GravityCode.__enter__
+    enter = gravity_code.GravityCode.__enter__
 
     def counting_enter(self):
         started.append(self.name)
         return enter(self)
 
-    monkeypatch.setattr(sim.GravityCode, "__enter__", counting_enter)
+    monkeypatch.setattr(gravity_code.GravityCode, "__enter__", counting_enter)
     frames, instances = {}, {}
-    default = sim.PARTICLES_PER_CODE
+    default = gravity_code.PARTICLES_PER_CODE
     for per_code in (default, 2):
-        monkeypatch.setattr(sim, "PARTICLES_PER_CODE", per_code)
-        for pop in sim.POPULATIONS:
+        monkeypatch.setattr(gravity_code, "PARTICLES_PER_CODE", per_code)
+        for pop in populations.POPULATIONS:
             started.clear()
             out = tmp_path / f"{pop}-{per_code}.parquet"
-            sim.simulate_shard(small_config, pop, 0, out)
+            populations.simulate_shard(small_config, pop, 0, out)
             frames[pop, per_code] = pd.read_parquet(out)
             instances[pop, per_code] = len(started)
     assert instances == {
@@ -199,11 +202,11 @@ def test_impactors_hit_earth_when_propagated_forward(small_config, tmp_path):
 
     Very low-perihelion orbits (q < 0.08 au) are excluded: Mercury's fixed 1-day
     symplectic step does not resolve their perihelion passages (see notes)."""
-    from asteroid_ml.close_approach import find_close_approaches
+    from asteroid_ml.simulation.close_approach import find_close_approaches
 
     cfg = copy.deepcopy(small_config)
     out = tmp_path / "imp.parquet"
-    sim.simulate_shard(cfg, "impactor", 0, out)
+    populations.simulate_shard(cfg, "impactor", 0, out)
     table = pd.read_parquet(out)
     table = table[table["a_au"] * (1 - table["e"]) > 0.08]
     assert len(table) >= 3
@@ -244,10 +247,10 @@ def test_launch_phase_time_reversal():
     pos, vel = barycentric_states(t0)
     pos, vel = pos - pos[0], vel - vel[0]
     r_geo = EARTH_RADIUS_AU * np.array([0.6, 0.0, 0.8])
-    v_geo = 15.0 * sim.KMS_TO_AUD * np.array([0.48, 0.6, 0.64])  # outward
-    p1, v1 = sim._launch_phase(pos, vel, [(0.0, r_geo, v_geo)], 20.0)
+    v_geo = 15.0 * solar_system.KMS_TO_AUD * np.array([0.48, 0.6, 0.64])  # outward
+    p1, v1 = handover._launch_phase(pos, vel, [(0.0, r_geo, v_geo)], 20.0)
     # Massive bodies at t0 + 20 d (same integrator), reversed, particle reversed.
-    from asteroid_ml.close_approach import make_simulation
+    from asteroid_ml.simulation.close_approach import make_simulation
 
     fwd = make_simulation(0.0, pos, vel, np.empty((0, 3)), np.empty((0, 3)), gr=False)
     fwd.integrate(20.0, exact_finish_time=1)
@@ -255,7 +258,7 @@ def test_launch_phase_time_reversal():
     mvel = np.array([p.vxyz for p in fwd.particles])
     mpos, mvel = mpos - mpos[0], mvel - mvel[0]
     earth = BODIES.index("earth")
-    back_pos, _ = sim._launch_phase(
+    back_pos, _ = handover._launch_phase(
         mpos, -mvel, [(0.0, p1[0] - mpos[earth], -v1[0] + mvel[earth])], 20.0
     )
     # Earth's position after the reversed 20 days = its start position.
@@ -270,7 +273,7 @@ def test_gravity_code_time_reversal_and_energy():
     t0 = 2459000.5
     pos, vel = barycentric_states(t0)
     pos, vel = pos - pos[0], vel - vel[0]
-    from asteroid_ml.solar_system import elements_to_state
+    from asteroid_ml.simulation.solar_system import elements_to_state
 
     p_ast, v_ast = elements_to_state(
         [1.3, 2.2, 2.6],
@@ -281,14 +284,14 @@ def test_gravity_code_time_reversal_and_energy():
         [0.0, 90.0, 180.0],
     )
     span = 7304.0  # ~20 yr, a whole number of 4-day steps
-    with sim.GravityCode("mercury", 4.0) as code:
+    with gravity_code.GravityCode("mercury", 4.0) as code:
         code.set_massive_bodies(pos, vel)
         subset = code.add_particles(p_ast, v_ast)
         code.evolve(span)
         mp, mv = code.massive_state()
         ap, av, ok = code.particle_state(subset)
     assert ok.all()
-    with sim.GravityCode("mercury", 4.0) as code:
+    with gravity_code.GravityCode("mercury", 4.0) as code:
         code.set_massive_bodies(mp, -mv)
         subset = code.add_particles(ap, -av)
         code.evolve(span)
@@ -299,15 +302,15 @@ def test_gravity_code_time_reversal_and_energy():
     # Energy sampled every 36 d over 100 yr. Measured at the 4-day step: no secular
     # drift (decade means 1.07e-8 and 1.08e-8, change ~1e-10) on top of the step's
     # bounded oscillation (peak 4.0e-8; 9.1e-8 at 6 days, 1.7e-7 at 8 days).
-    errors = sim.massive_energy_errors("mercury", 4.0, t0, years=100.0)
+    errors = populations.massive_energy_errors("mercury", 4.0, t0, years=100.0)
     assert len(errors) == 1015
-    assert abs(sim.energy_drift(errors)) < 1e-9
+    assert abs(populations.energy_drift(errors)) < 1e-9
     assert 1e-8 < np.abs(errors).max() < 6e-8
     # At the impactor runs' 1-day step (also the free planet run past AD 3000) the error
     # stays below 1e-8 at every sample: peak 2.5e-9 measured (step^2 scaling from 4e-8).
-    errors = sim.massive_energy_errors("mercury", 1.0, t0, years=100.0)
+    errors = populations.massive_energy_errors("mercury", 1.0, t0, years=100.0)
     assert np.abs(errors).max() < 1e-8
-    assert abs(sim.energy_drift(errors)) < 1e-10
+    assert abs(populations.energy_drift(errors)) < 1e-10
 
 
 @pytest.mark.parametrize("code_name", ["mercury", "huayno"])
@@ -326,8 +329,8 @@ def test_particles_that_hit_earth_are_recorded_as_collisions(code_name):
     side /= np.linalg.norm(side)
     b_au = np.array([0.0, 2e-5, 5e-5, 1e-4, 1e-3])
     p_ast = pos[earth] + 0.01 * toward + b_au[:, None] * side
-    v_ast = np.tile(vel[earth] - 20.0 * sim.KMS_TO_AUD * toward, (len(b_au), 1))
-    with sim.GravityCode(code_name, 1.0) as code:
+    v_ast = np.tile(vel[earth] - 20.0 * solar_system.KMS_TO_AUD * toward, (len(b_au), 1))
+    with gravity_code.GravityCode(code_name, 1.0) as code:
         code.set_massive_bodies(pos, vel)
         keys = code.add_particles(p_ast, v_ast)
         code.evolve(2.0)
@@ -348,9 +351,9 @@ def test_known_impactors_hit_earth_in_the_amuse_code(small_config):
     difference). At the 4-day background step, 51 hit; at 8 days, 36 (made and run back
     at the same step: 54, 50, 41 at 1, 4, 8 days)."""
     cfg = copy.deepcopy(small_config)
-    table = sim.simulate_impactors(cfg, np.arange(6))
+    table = populations.simulate_impactors(cfg, np.arange(6))
     impact = table["impact_jd_tdb"].to_numpy()
-    t_hit, bodies = sim.forward_collisions(cfg, table, 1.0, impact.max() + 2.0)
+    t_hit, bodies = populations.forward_collisions(cfg, table, 1.0, impact.max() + 2.0)
     back = np.abs(t_hit - impact) * 1440 < 20.0
     assert back.sum() >= 5, (t_hit - impact).tolist()
     assert set(b for b in bodies if b) <= {"earth"}
@@ -366,14 +369,14 @@ def test_background_step_detects_every_earth_hit_on_a_short_span(small_config):
     t0, span = float(small_config["epoch_jd_tdb"]), 32.0
     pos, vel = barycentric_states(t0 + span)
     pos, vel = pos - pos[0], vel - vel[0]
-    earth = (pos[sim.EARTH_INDEX], vel[sim.EARTH_INDEX])
-    launches = [sim.draw_impact(small_config, i, earth) for i in range(12)]
+    earth = (pos[solar_system.EARTH_INDEX], vel[solar_system.EARTH_INDEX])
+    launches = [draws.draw_impact(small_config, i, earth) for i in range(12)]
     # Reversed time from the impact epoch (velocities flipped), then flipped back.
     jobs = [(0.0, launch.position, -launch.velocity) for launch in launches]
-    p_ast, v_ast = sim._launch_phase(pos, -vel, jobs, span)
-    step = sim._grid(small_config)[3]
+    p_ast, v_ast = handover._launch_phase(pos, -vel, jobs, span)
+    step = handover.handover_grid(small_config)[3]
     start, start_vel = barycentric_states(t0)
-    with sim.GravityCode(small_config["simulation"]["code"], step) as code:
+    with gravity_code.GravityCode(small_config["simulation"]["code"], step) as code:
         code.set_massive_bodies(start - start[0], start_vel - start_vel[0])
         keys = code.add_particles(p_ast, -v_ast)
         code.evolve(step * math.ceil((span + 2.0) / step))
@@ -387,13 +390,13 @@ def test_background_objects_that_hit_earth_are_redrawn(small_config, monkeypatch
     at the background step: the integration finds the hit and the object is redrawn
     from its own stream (attempt 1); object 1 keeps its first draw."""
     cfg = copy.deepcopy(small_config)
-    known = sim.simulate_impactors(cfg, np.arange(6))
-    step = sim._grid(cfg)[3]
-    t_hit, _ = sim.forward_collisions(cfg, known, step, known["impact_jd_tdb"].max() + 2.0)
+    known = populations.simulate_impactors(cfg, np.arange(6))
+    step = handover.handover_grid(cfg)[3]
+    t_hit, _ = populations.forward_collisions(cfg, known, step, known["impact_jd_tdb"].max() + 2.0)
     hits = np.flatnonzero(np.abs(t_hit - known["impact_jd_tdb"].to_numpy()) < 1.0)
     assert len(hits) >= 4, t_hit.tolist()
     imp = known.iloc[hits[0]]
-    original = sim.draw_background_elements
+    original = draws.draw_background_elements
     elements = ("a_au", "e", "i_deg", "om_deg", "w_deg", "ma_deg")
 
     def draw(config, index, attempt=0):
@@ -401,8 +404,8 @@ def test_background_objects_that_hit_earth_are_redrawn(small_config, monkeypatch
             return {k: float(imp[k]) for k in elements} | {"H_mag": 20.0}
         return original(config, index, attempt)
 
-    monkeypatch.setattr(sim, "draw_background_elements", draw)
-    rows = sim.simulate_background(cfg, np.arange(2))
+    monkeypatch.setattr(populations, "draw_background_elements", draw)
+    rows = populations.simulate_background(cfg, np.arange(2))
     for k, attempt in ((0, 1), (1, 0)):
         expected = original(cfg, k, attempt)
         np.testing.assert_allclose(
@@ -414,12 +417,12 @@ def test_background_objects_that_hit_earth_are_redrawn(small_config, monkeypatch
 
 
 def test_crashed_worker_fails_cleanly_without_output(small_config, tmp_path, monkeypatch):
-    original = sim.GravityCode.evolve
+    original = gravity_code.GravityCode.evolve
     killed = []
 
     def evolve_after_kill(self, t_days):
         if not killed:
-            tree = sim.worker_processes(self._code)
+            tree = gravity_code.worker_processes(self._code)
             assert len(tree) >= 2  # launcher + the code's binary
             for pid in reversed(tree):
                 os.kill(pid, signal.SIGKILL)
@@ -427,10 +430,10 @@ def test_crashed_worker_fails_cleanly_without_output(small_config, tmp_path, mon
             time.sleep(0.2)
         return original(self, t_days)
 
-    monkeypatch.setattr(sim.GravityCode, "evolve", evolve_after_kill)
+    monkeypatch.setattr(gravity_code.GravityCode, "evolve", evolve_after_kill)
     out = tmp_path / "crash.parquet"
-    with pytest.raises(sim.SimulationError, match="worker failed"):
-        sim.simulate_shard(small_config, "impactor", 0, out)
+    with pytest.raises(gravity_code.SimulationError, match="worker failed"):
+        populations.simulate_shard(small_config, "impactor", 0, out)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
     assert killed and not any(_alive(p) for p in killed)
@@ -440,7 +443,7 @@ def test_crashed_worker_fails_cleanly_without_output(small_config, tmp_path, mon
 def test_no_worker_outlives_a_killed_job(small_config, tmp_path, sig):
     script = textwrap.dedent(f"""
         from asteroid_ml.config import load_config
-        from asteroid_ml.simulate import simulate_shard
+        from asteroid_ml.simulation.populations import simulate_shard
         c = load_config({str(REPO / "config" / "test.yaml")!r})
         c['simulation']['background'].update(n=3000, shards=1)
         c['simulation']['impactor'].update(window_end_years=950.0)
@@ -487,18 +490,18 @@ def test_no_worker_outlives_a_killed_job(small_config, tmp_path, sig):
 
 def test_simulate_rejects_bad_input(small_config, tmp_path):
     with pytest.raises(ValueError, match="population"):
-        sim.simulate_shard(small_config, "comets", 0, tmp_path / "x.parquet")
+        populations.simulate_shard(small_config, "comets", 0, tmp_path / "x.parquet")
     with pytest.raises(ValueError, match="shard"):
-        sim.simulate_shard(small_config, "impactor", 5, tmp_path / "x.parquet")
+        populations.simulate_shard(small_config, "impactor", 5, tmp_path / "x.parquet")
     cfg = copy.deepcopy(small_config)
     cfg["simulation"]["code"] = "bhtree"
     with pytest.raises(ValueError, match="simulation.code"):
-        sim.GravityCode(cfg["simulation"]["code"], 1.0)
-    assert math.isfinite(sim.earth_escape_speed_kms())
+        gravity_code.GravityCode(cfg["simulation"]["code"], 1.0)
+    assert math.isfinite(draws.earth_escape_speed_kms())
     cfg = copy.deepcopy(small_config)
     cfg["simulation"]["impactor"]["window_start_years"] = 5.0
     with pytest.raises(ValueError, match="window_start_years must be < window_end_years"):
-        sim.simulate_shard(cfg, "impactor", 0, tmp_path / "x.parquet")
+        populations.simulate_shard(cfg, "impactor", 0, tmp_path / "x.parquet")
     assert not (tmp_path / "x.parquet").exists()
 
 
@@ -522,18 +525,18 @@ def test_planet_track_earth_follows_the_planets_it_samples():
     t0, step = 2459000.5, 360.0
     pos, vel = barycentric_states(t0 + step * np.arange(12))
     pos, vel = pos - pos[:, :1], vel - vel[:, :1]
-    track = sim.PlanetTrack(t0, step, pos, vel, pos[-1], vel[-1])
+    track = handover.PlanetTrack(t0, step, pos, vel, pos[-1], vel[-1])
     for t in np.linspace(t0, t0 + 10 * step, 41):
         r, v = track.earth(t)
         p, w = barycentric_states(t)
-        r_ref, v_ref = p[sim.EARTH_INDEX] - p[0], w[sim.EARTH_INDEX] - w[0]
+        r_ref, v_ref = p[solar_system.EARTH_INDEX] - p[0], w[solar_system.EARTH_INDEX] - w[0]
         assert np.linalg.norm(r - r_ref) < 3e-4
         cos = v @ v_ref / np.linalg.norm(v) / np.linalg.norm(v_ref)
         assert np.degrees(np.arccos(min(cos, 1.0))) < 0.1
     # the tested spacing is what planet_track uses for any hand-over interval
-    for handover, every in ((36.0, 10), (180.0, 2), (360.0, 1), (1000.0, 1)):
-        assert sim._track_sample_intervals(handover) == every
-    assert sim.TRACK_SAMPLE_DAYS == step
+    for handover_days, every in ((36.0, 10), (180.0, 2), (360.0, 1), (1000.0, 1)):
+        assert handover._track_sample_intervals(handover_days) == every
+    assert handover.TRACK_SAMPLE_DAYS == step
 
 
 @pytest.mark.slow
@@ -545,12 +548,12 @@ def test_impacts_past_the_ephemeris_use_the_codes_own_planets(small_config):
     config = copy.deepcopy(small_config)
     config["epoch_jd_tdb"] = 2488069.5  # AD 2100, the latest epoch the schema allows
     config["simulation"]["impactor"].update(window_start_years=899.0, window_end_years=901.0)
-    assert sim.needs_planet_track(config) and not sim.needs_planet_track(small_config)
-    track = sim.planet_track(config)
-    in_range = int((sim.EPHEMERIS_END_JD - 40 - track.t0) // track.sample_days)
+    assert handover.needs_planet_track(config) and not handover.needs_planet_track(small_config)
+    track = handover.planet_track(config)
+    in_range = int((solar_system.EPHEMERIS_END_JD - 40 - track.t0) // track.sample_days)
     p, _ = barycentric_states(track.t0 + in_range * track.sample_days)
-    earth = sim.EARTH_INDEX
+    earth = solar_system.EARTH_INDEX
     assert np.linalg.norm(track.pos[in_range, earth] - (p[earth] - p[0])) < 1e-3
-    rows = sim.simulate_impactors(config, np.arange(3))
-    assert len(rows) == 3 and (rows["impact_jd_tdb"] > sim.EPHEMERIS_END_JD - 800).all()
+    rows = populations.simulate_impactors(config, np.arange(3))
+    assert len(rows) == 3 and (rows["impact_jd_tdb"] > solar_system.EPHEMERIS_END_JD - 800).all()
     assert ((rows["e"] > 0) & (rows["e"] < 1) & (rows["a_au"] < 4)).all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asteroid_ml import solar_system as ss
+from asteroid_ml.simulation import solar_system as ss
 
 EPOCH = 2459000.5  # 2020-05-31.0 TDB
 

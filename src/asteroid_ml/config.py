@@ -61,6 +61,17 @@ def _fill_defaults(instance: Any, schema: Mapping[str, Any]) -> None:
             _fill_defaults(instance[key], sub)
 
 
+def section_with_defaults(name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """One config section with the schema's defaults filled in (not validated).
+
+    For callers that build a section by hand (tests, notebooks) and call a stage
+    function that reads only that section.
+    """
+    section = copy.deepcopy(dict(values))
+    _fill_defaults(section, load_schema()["properties"][name])
+    return section
+
+
 def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[str, Any]:
     """Validate ``config`` against the schema and return a copy with defaults filled in.
 
@@ -79,45 +90,18 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[s
     return filled
 
 
-#: JD (TDB) of AD 3000 January 1.0: the end of the range of astropy's built-in planetary
-#: ephemeris (ERFA plan94/epv00). Backward impactor runs that start later take the planets
-#: from a free forward run instead (asteroid_ml.simulate.planet_track).
-EPHEMERIS_END_JD = 2816787.5
-#: Julian year in days.
-JULIAN_YEAR_D = 365.25
-
-
-def simulation_problems(config: Mapping[str, Any]) -> list[str]:
-    """Cross-key problems of the ``simulation`` section (a filled-in config), as dotted-key messages."""
-    sim = config["simulation"]
-    imp, bkg = sim["impactor"], sim["background"]
-    problems = []
-    if imp["window_start_years"] >= imp["window_end_years"]:
-        problems.append("simulation.impactor.window_start_years must be < window_end_years")
-    if bkg["a_min_au"] >= bkg["a_max_au"]:
-        problems.append("simulation.background.a_min_au must be < a_max_au")
-    if bkg["q_max_au"] <= 0.0 or bkg["a_min_au"] * (1 - 0.95) >= bkg["q_max_au"]:
-        problems.append("simulation.background.q_max_au leaves no orbit with e < 0.95")
-    if sim["h_min_mag"] >= sim["h_max_mag"]:
-        problems.append("simulation.h_min_mag must be < h_max_mag")
-    if imp["speed_median_kms"] >= imp["speed_max_kms"]:
-        problems.append("simulation.impactor.speed_median_kms must be < speed_max_kms")
-    return problems
-
-
 def _check_semantics(config: Mapping[str, Any], source: str) -> None:
-    """Cross-key rules that JSON schema cannot express."""
-    problems = simulation_problems(config) if "simulation" in config else []
+    """Cross-key rules that JSON schema cannot express, one module per config section."""
+    from asteroid_ml.dataset.checks import dataset_problems
+    from asteroid_ml.simulation.checks import simulation_problems
+
+    problems = []
+    for section, check in (("simulation", simulation_problems), ("dataset", dataset_problems)):
+        if section in config:
+            problems += check(config)
     if problems:
         lines = "\n".join(f"  {source}: {p}" for p in problems)
         raise ConfigError(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")
-    fractions = config.get("dataset", {}).get("split_fractions")
-    if fractions:
-        total = sum(fractions.values())
-        if abs(total - 1.0) > 1e-9:
-            raise ConfigError(
-                f"invalid configuration:\n  {source}: dataset.split_fractions: must sum to 1 (got {total:g})"
-            )
 
 
 def load_config(path: str | Path = DEFAULT_CONFIG_PATH) -> dict[str, Any]:

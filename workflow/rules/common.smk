@@ -1,5 +1,6 @@
-# Included first by the Snakefile and shared by every stage file. It holds config validation, the one definition of every
-# results path, shard lists, and the list of final outputs.
+# Included first by the Snakefile and shared by every stage file: config validation, the
+# model registry, shard lists, every input function and the list of final outputs. Stage
+# files (one per stage) hold rules only.
 import sys
 from pathlib import Path
 
@@ -8,6 +9,8 @@ REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))
 
 from asteroid_ml.config import validate_config
+from asteroid_ml.registry import MODELS, model_names
+from asteroid_ml.simulation.populations import POPULATIONS
 from asteroid_ml.workflow_support import export_source_path
 
 # Validate against workflow/schemas/config.schema.yaml before any job is planned.
@@ -17,7 +20,6 @@ config.update(validate_config(config, source="workflow config"))
 
 # Jobs (local, SLURM, conda environments) import the package from this checkout.
 export_source_path(REPO / "src")
-POPULATIONS = ["impactor", "background"]
 
 # Final products of each stage; rule `all` requests them all.
 FINAL_OUTPUTS = []
@@ -65,6 +67,14 @@ def survey_location():
     return str(REPO / location)
 
 
+def survey_properties(wildcards):
+    """The survey's properties file when it is a local folder (URLs are not tracked)."""
+    location = survey_location()
+    if "://" in location:
+        return []
+    return [local(str(Path(location) / "properties"))]
+
+
 def shard_ids(n):
     return [f"{i:04d}" for i in range(n)]
 
@@ -103,3 +113,49 @@ def all_sim_shards():
 
 def cutout_shards(ext):
     return [f"results/cutouts/shard-{shard}.{ext}" for shard in CUTOUT_SHARDS]
+
+
+# --- models (asteroid_ml.registry) -------------------------------------------------------
+EVAL_MODELS = list(MODELS)
+
+
+def model_file(model):
+    """The file a trained model is loaded from."""
+    return f"results/models/{model}/{MODELS[model].filename}"
+
+
+def evaluate_inputs(wildcards):
+    inputs = {"model": model_file(wildcards.model)}
+    if MODELS[wildcards.model].task == "detector":
+        inputs.update(
+            test="results/dataset/test.npy", manifest="results/dataset/manifest.parquet"
+        )
+    else:
+        inputs["elements"] = "results/dataset/elements.parquet"
+    return inputs
+
+
+def eval_files(models, filename):
+    return [f"results/eval/{model}/{filename}" for model in models]
+
+
+# --- figures ------------------------------------------------------------------------------
+# Report sections, in the order of the workflow.
+REPORT_SECTIONS = {
+    "simulation": "1. Simulation",
+    "dataset": "2. Data set",
+    "training": "3. Training",
+    "evaluation": "4. Evaluation",
+    "real_neos": "5. Real NEOs",
+}
+
+
+def figure_output(name, fmt, section):
+    """results/figures/{name}.{fmt}, marked for the report with the figure's caption."""
+    return report(
+        f"results/figures/{name}.{fmt}",
+        caption=f"../report/{name}.rst",
+        category=REPORT_SECTIONS[section],
+        subcategory=name.replace("_", " ").capitalize(),
+        labels={"figure": name.replace("_", " "), "format": fmt.upper()},
+    )

@@ -1,18 +1,36 @@
-# Cutout stage: square TAN images of the real sky cut out of the HiPS survey
-# (config survey.location: the shipped DSS2 red tiles, an http(s):// or s3:// URL).
-# Rule `cutout_targets` (which rows go to which shard, grouped by tile) belongs to
-# dataset.smk; this file extracts each shard. See src/asteroid_ml/hips/.
+# Cutout stage: plan which sky positions to cut out (rule `cutout_targets`: one target per
+# simulated observation plus negatives, grouped by tile into shards), then cut square TAN
+# images of the real sky out of the HiPS survey (rule `cutouts`; config survey.location:
+# the shipped DSS2 red tiles, an http(s):// or s3:// URL). See src/asteroid_ml/hips/.
+
+
+rule cutout_targets:
+    input:
+        ephemerides=ephemeris_shards(),
+        survey=survey_properties,
+    output:
+        "results/cutouts/targets.parquet",
+    log:
+        "results/logs/cutout_targets/cutout_targets.log",
+    conda:
+        "../../envs/cutouts.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        settings=config_slice(
+            "seed", "epoch_jd_tdb", "observations", "survey", "dataset"
+        ),
+        survey=survey_location(),
+    script:
+        "../scripts/cutout_targets.py"
 
 
 rule cutouts:
     input:
         targets="results/cutouts/targets.parquet",
-        # The survey's properties file when it is a local folder (URLs are not tracked).
-        survey=lambda wildcards: (
-            []
-            if "://" in survey_location()
-            else [local(str(Path(survey_location()) / "properties"))]
-        ),
+        survey=survey_properties,
     output:
         npy="results/cutouts/shard-{shard}.npy",
         manifest="results/cutouts/shard-{shard}.parquet",

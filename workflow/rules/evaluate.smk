@@ -1,9 +1,6 @@
 # Evaluate stage: every model on the test split (results/eval/{model}/metrics.json and
 # predictions.parquet), one summary table, and the impactor classifier applied to the
-# real NEO catalog. See src/asteroid_ml/evaluate.py.
-
-
-include: "evaluate_common.smk"
+# real NEO catalog. See src/asteroid_ml/evaluation/.
 
 
 rule evaluate_model:

@@ -1,7 +1,7 @@
 # Simulation stage: AMUSE population integrations (free N-body, Mercury by default),
 # ephemerides at the observation epoch, and the close-approach validation against
 # JPL's 2020 Close-Approach Data (precise mode: REBOUND IAS15 with Earth and Moon
-# driven by the ephemeris). See src/asteroid_ml/simulate.py and close_approach.py.
+# driven by the ephemeris). See src/asteroid_ml/simulation/.
 
 
 rule simulate:

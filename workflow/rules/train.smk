@@ -1,5 +1,5 @@
 # Train stage: the Lightning models (CNN detector, impactor MLP) and their scikit-learn
-# random-forest baselines. See src/asteroid_ml/models/ and src/asteroid_ml/baselines.py.
+# random-forest baselines. See src/asteroid_ml/models/.
 # The Lightning rules declare gpu=1: Snakemake only limits resources given with
 # --resources, so a laptop run without a gpu pool still runs them (on the CPU), and a
 # GPU profile (--resources gpu=N, or a cluster executor) schedules them onto GPUs.

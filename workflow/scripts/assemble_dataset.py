@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from asteroid_ml.dataset import assemble_dataset
+from asteroid_ml.dataset.assemble import assemble_dataset
 from asteroid_ml.workflow_support import rule_logging
 
 with rule_logging(snakemake):

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from asteroid_ml.baselines import train_detector_baseline
+from asteroid_ml.models.baselines import train_detector_baseline
 from asteroid_ml.workflow_support import rule_logging
 
 with rule_logging(snakemake):

@@ -1,4 +1,4 @@
-from asteroid_ml.baselines import train_impactor_baseline
+from asteroid_ml.models.baselines import train_impactor_baseline
 from asteroid_ml.workflow_support import rule_logging
 
 with rule_logging(snakemake):

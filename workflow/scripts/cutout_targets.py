@@ -1,4 +1,4 @@
-from asteroid_ml.dataset import plan_cutout_targets
+from asteroid_ml.hips.targets import plan_cutout_targets
 from asteroid_ml.workflow_support import rule_logging
 
 with rule_logging(snakemake):

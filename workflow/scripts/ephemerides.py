@@ -1,4 +1,4 @@
-from asteroid_ml.ephemeris import compute_ephemerides
+from asteroid_ml.simulation.ephemeris import compute_ephemerides
 from asteroid_ml.workflow_support import rule_logging
 
 with rule_logging(snakemake):

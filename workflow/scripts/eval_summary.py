@@ -1,4 +1,4 @@
-from asteroid_ml.evaluate import eval_summary
+from asteroid_ml.evaluation.scoring import eval_summary
 from asteroid_ml.workflow_support import rule_logging
 
 with rule_logging(snakemake):

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from asteroid_ml.evaluate import evaluate_model
+from asteroid_ml.evaluation.scoring import evaluate_model
 from asteroid_ml.workflow_support import rule_logging
 
 with rule_logging(snakemake):

@@ -1,4 +1,4 @@
-from asteroid_ml.evaluate import hoi_real_catalog
+from asteroid_ml.evaluation.real_catalog import hoi_real_catalog
 from asteroid_ml.workflow_support import rule_logging
 
 with rule_logging(snakemake):

@@ -1,4 +1,4 @@
-from asteroid_ml.simulate import simulate_shard
+from asteroid_ml.simulation.populations import simulate_shard
 from asteroid_ml.workflow_support import rule_logging
 
 with rule_logging(snakemake):

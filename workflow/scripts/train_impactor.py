@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from asteroid_ml.models import train_impactor
+from asteroid_ml.models.training import train_impactor
 from asteroid_ml.workflow_support import rule_logging
 
 with rule_logging(snakemake):

@@ -1,4 +1,4 @@
-from asteroid_ml.close_approach import validate_against_cad
+from asteroid_ml.simulation.cad_validation import validate_against_cad
 from asteroid_ml.workflow_support import rule_logging
 
 with rule_logging(snakemake):

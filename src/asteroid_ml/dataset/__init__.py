@@ -1,17 +1,16 @@
-"""Dataset stage: cutout planning, injection of simulated asteroids, splits, storage.
+"""Dataset stage: inject simulated asteroids and artefacts into real cutouts, split, store.
 
-- :func:`plan_cutout_targets` (rule ``cutout_targets``) decides which sky
-  positions the HiPS stage cuts out;
-- :func:`assemble_dataset` (rule ``assemble_dataset``) injects the asteroids and
-  the hard negatives into those cutouts and writes the split arrays, the
-  manifest, the tabular impactor dataset and the dataset card.
+- :mod:`.assemble`: the stage (rule ``assemble_dataset``): plan the samples, inject
+  them block by block (any number of worker processes, byte-identical output),
+  write the split arrays, the manifest and the tabular impactor dataset;
+- :mod:`.injection`: PSFs, trails, noise, artefacts and one sample's injection;
+- :mod:`.sky`: blank fill and robust sky noise of a cutout;
+- :mod:`.splits`: hash splits by object;
+- :mod:`.card`: the dataset card;
+- :mod:`.checks`: cross-key rules of the config section;
+- :mod:`.synthetic`: small synthetic inputs for tests and benchmarks.
 
-Submodules: :mod:`.injection` (PSF, trails, noise, artefacts), :mod:`.splits`
-(hash splits), :mod:`.targets` (the plan), :mod:`.assemble` (the stage), :mod:`.cli`.
+The cutout plan (rule ``cutout_targets``) belongs to the cutout stage:
+:mod:`asteroid_ml.hips.targets`. This package module imports nothing, so that config
+validation stays fast.
 """
-
-from asteroid_ml.dataset.assemble import assemble_dataset, inject_sample
-from asteroid_ml.dataset.cli import register_cli
-from asteroid_ml.dataset.targets import plan_cutout_targets
-
-__all__ = ["assemble_dataset", "inject_sample", "plan_cutout_targets", "register_cli"]

@@ -1,5 +1,9 @@
 """Injection of synthetic sources and artefacts into real sky cutouts.
 
+:func:`inject_sample` injects one sample (an asteroid trail or a negative kind) into
+one cutout with the physics of :class:`InjectionSettings` (the ``dataset`` config
+section); the functions above it render PSFs, trails, noise and artefacts.
+
 Coordinates: a cutout is a 2-D array ``image[y, x]`` in the FITS convention of
 the HiPS stage: row ``y`` increases to the north, column ``x`` increases to the
 *west* (east is to the left, ``CDELT1 < 0``). Pixel centres sit at integer
@@ -16,15 +20,17 @@ All functions are pure NumPy and deterministic given their ``rng``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from asteroid_ml.dataset.sky import sky_statistics
+from asteroid_ml.hips.wcs import CutoutGeometry
+
 #: FWHM of a Gaussian in units of its standard deviation, 2 sqrt(2 ln 2).
 GAUSSIAN_FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
-
-#: Median absolute deviation of a unit Gaussian (MAD -> sigma factor is its inverse).
-MAD_TO_SIGMA = 1.482602218505602
 
 #: Maximum spacing (pixels) between the PSF copies that sample a trail.
 TRAIL_SAMPLING_PX = 0.2
@@ -56,67 +62,6 @@ class PSF:
     def scaled(self, factor: float) -> PSF:
         """The same PSF with its FWHM multiplied by ``factor``."""
         return PSF(self.model, self.fwhm_px * factor, self.beta)
-
-
-def _sorted_median(sorted_rows: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Median of the first ``counts[i]`` values of each sorted row (0 for empty rows)."""
-    lo = np.maximum((counts - 1) // 2, 0)
-    hi = np.maximum(counts // 2, 0)
-    a = np.take_along_axis(sorted_rows, lo[:, None], axis=1)[:, 0].astype(np.float64)
-    b = np.take_along_axis(sorted_rows, hi[:, None], axis=1)[:, 0].astype(np.float64)
-    return np.where(counts > 0, 0.5 * (a + b), 0.0)
-
-
-def _median_and_sigma(flat: np.ndarray, blank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Median and 1.4826 x MAD of the finite values of each row (0 for rows without any)."""
-    counts = flat.shape[1] - blank.sum(axis=1)
-    # NaN sorts last, so the first counts[i] values of a sorted row are its finite pixels.
-    # float32 sorts are exact and several times faster than float64 ones (SIMD sort);
-    # the deviations are rounded to float32 (relative 6e-8), far below what matters here.
-    values = np.where(blank, np.float32(np.nan), flat.astype(np.float32))
-    median = _sorted_median(np.sort(values, axis=1), counts)
-    deviation = np.abs(flat.astype(np.float64) - median[:, None]).astype(np.float32)
-    deviation[blank] = np.nan
-    sigma = MAD_TO_SIGMA * _sorted_median(np.sort(deviation, axis=1), counts)
-    return median, sigma
-
-
-def sky_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Blank fill and sky noise of a stack of cutouts ``(n, ny, nx)``.
-
-    Returns ``(filled float64 stack, blank_fraction (n,), sky_sigma (n,))``:
-    blank (non-finite) pixels are replaced by the median of the finite ones
-    (0 if none), and ``sky_sigma`` is 1.4826 x the median absolute deviation of
-    the finite pixels -- robust against the stars in the cutout. Medians come
-    from sorted rows (vectorised; sorting is exact, so each cutout's numbers do
-    not depend on the other cutouts of the stack).
-    """
-    stack = np.asarray(images)
-    n = stack.shape[0]
-    flat = stack.reshape(n, -1)
-    blank = ~np.isfinite(flat)
-    fraction = blank.mean(axis=1) if flat.shape[1] else np.zeros(n)
-    median, sigma = _median_and_sigma(flat, blank)
-    filled = np.where(blank, median[:, None], flat.astype(np.float64)).reshape(stack.shape)
-    return filled, fraction, sigma
-
-
-def robust_sigma(image: np.ndarray) -> float:
-    """Sky noise of a cutout: 1.4826 x median absolute deviation of its finite pixels (0 if none)."""
-    return float(sky_statistics(np.asarray(image)[None])[2][0])
-
-
-def fill_blank(image: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """Replace blank (non-finite) pixels by the median of the finite ones.
-
-    Returns ``(filled float64 image, blank_fraction, fill_value)``; a cutout with
-    no finite pixel is filled with 0. Deterministic: no random numbers are drawn.
-    """
-    flat = np.asarray(image).reshape(1, -1)
-    blank = ~np.isfinite(flat)
-    median, _ = _median_and_sigma(flat, blank)
-    filled = np.where(blank, median[0], flat.astype(np.float64)).reshape(np.shape(image))
-    return filled, float(blank.mean()) if flat.size else 0.0, float(median[0])
 
 
 def trail_points(x0: float, y0: float, dx: float, dy: float) -> tuple[np.ndarray, np.ndarray]:
@@ -388,3 +333,173 @@ def hot_column(shape: tuple[int, int], x: int, level: float) -> np.ndarray:
     out = np.zeros(shape)
     out[:, x] = level
     return out
+
+
+# --- one sample ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InjectionSettings:
+    """Physical set-up of the injections (see the ``dataset`` config section)."""
+
+    psf_model: str
+    psf_fwhm_arcsec: float
+    moffat_beta: float
+    zero_point_mag: float
+    gain: float
+    depth_offset_mag: float
+    exposure_s: float
+    artefact_peak_sigma: tuple[float, float]
+    cosmic_ray_length_px: tuple[float, float]
+    bright_star_mag: tuple[float, float]
+    bright_star_growth: tuple[float, float]
+    saturation_counts: float
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> InjectionSettings:
+        s = config["dataset"]
+
+        def pair(key: str) -> tuple[float, float]:
+            return float(s[key]["min"]), float(s[key]["max"])
+
+        return cls(
+            psf_model=str(s["psf"]["model"]),
+            psf_fwhm_arcsec=float(s["psf"]["fwhm_arcsec"]),
+            moffat_beta=float(s["psf"]["moffat_beta"]),
+            zero_point_mag=float(s["zero_point_mag"]),
+            gain=float(s["gain_e_per_count"]),
+            depth_offset_mag=float(s["depth_offset_mag"]),
+            exposure_s=float(config["observations"]["exposure_s"]),
+            artefact_peak_sigma=pair("artefact_peak_sigma"),
+            cosmic_ray_length_px=pair("cosmic_ray_length_px"),
+            bright_star_mag=pair("bright_star_mag"),
+            bright_star_growth=pair("bright_star_growth"),
+            saturation_counts=float(s["saturation_counts"]),
+        )
+
+
+@dataclass
+class InjectionResult:
+    image: np.ndarray  # float32 (S, S)
+    mag: float = math.nan
+    snr: float = math.nan
+    trail_length_px: float = math.nan
+    trail_angle_deg: float = math.nan
+    blank_fraction: float = 0.0
+
+
+def inject_sample(
+    cutout: np.ndarray,
+    geometry: CutoutGeometry,
+    kind: str,
+    settings: InjectionSettings,
+    rng: np.random.Generator,
+    v_mag: float = math.nan,
+    rate_arcsec_min: float = math.nan,
+    pa_deg: float = math.nan,
+    sky: tuple[np.ndarray, float, float] | None = None,
+    trail: tuple[float, float, int, int, np.ndarray] | None = None,
+) -> InjectionResult:
+    """Inject one sample of ``kind`` into ``cutout`` (``asteroid`` or a negative kind).
+
+    Blank pixels are first filled with the cutout's median; the sky noise
+    (robust MAD of the finite pixels) sets the SNR and the artefact amplitudes.
+    ``sky``: ``(filled, blank_fraction, sky_sigma)`` when already computed for a
+    batch (:func:`asteroid_ml.dataset.injection.sky_statistics`); ``trail``:
+    ``(dx, dy, x_lo, y_lo, stamp)`` of an asteroid already rendered in a batch
+    (:func:`asteroid_trails`). ``rng`` is not used for ``kind='empty'`` (may be ``None``).
+    """
+    if sky is None:
+        stack, fractions, sigmas = sky_statistics(np.asarray(cutout)[None])
+        filled, blank_fraction, sigma = stack[0], float(fractions[0]), float(sigmas[0])
+    else:
+        filled, blank_fraction, sigma = sky
+    shape = filled.shape
+    psf = PSF(
+        settings.psf_model,
+        settings.psf_fwhm_arcsec / geometry.pixel_scale_arcsec,
+        settings.moffat_beta,
+    )
+    result = InjectionResult(image=filled, blank_fraction=blank_fraction)
+    if kind == "asteroid":
+        mag = float(v_mag) + settings.depth_offset_mag
+        if trail is None:
+            length_arcsec = float(rate_arcsec_min) * settings.exposure_s / 60.0
+            dx, dy = sky_motion_to_pixels(geometry.cd, float(pa_deg), length_arcsec)
+            slices, profile = render_trail_stamp(shape, geometry.x, geometry.y, dx, dy, psf)
+        else:
+            dx, dy, x_lo, y_lo, stamp = trail
+            slices, profile = place_stamp(shape, x_lo, y_lo, stamp)
+        expected = float(flux_from_mag(mag, settings.zero_point_mag)) * profile
+        result.image = filled.copy()
+        result.image[slices] += poisson_realisation(expected, settings.gain, rng)
+        result.mag = mag
+        result.snr = optimal_snr(expected, sigma, settings.gain)
+        result.trail_length_px = math.hypot(dx, dy)
+        result.trail_angle_deg = trail_angle_deg(dx, dy)
+    elif kind == "bright_star":
+        # Photographic plates: a bright star is a saturated disc larger than the PSF.
+        mag = float(rng.uniform(*settings.bright_star_mag))
+        grown = psf.scaled(float(rng.uniform(*settings.bright_star_growth)))
+        expected = flux_from_mag(mag, settings.zero_point_mag) * render_trail(
+            shape, geometry.x, geometry.y, 0.0, 0.0, grown
+        )
+        summed = filled + poisson_realisation(expected, settings.gain, rng)
+        result.image = np.minimum(summed, np.maximum(settings.saturation_counts, filled))
+        result.mag = mag
+        result.snr = optimal_snr(result.image - filled, sigma, None)
+    elif kind in ("cosmic_ray", "hot_pixel", "hot_column"):
+        peak = float(rng.uniform(*settings.artefact_peak_sigma)) * (sigma if sigma > 0 else 1.0)
+        cx = int(np.clip(round(geometry.x), 0, shape[1] - 1))
+        cy = int(np.clip(round(geometry.y), 0, shape[0] - 1))
+        if kind == "cosmic_ray":
+            length = float(rng.uniform(*settings.cosmic_ray_length_px))
+            angle = float(rng.uniform(0.0, 180.0))
+            x0 = geometry.x + float(rng.uniform(-1.0, 1.0))
+            y0 = geometry.y + float(rng.uniform(-1.0, 1.0))
+            artefact = cosmic_ray(shape, x0, y0, length, angle, peak)
+            result.trail_length_px, result.trail_angle_deg = length, angle
+        elif kind == "hot_pixel":
+            x = int(np.clip(cx + rng.integers(-1, 2), 0, shape[1] - 1))
+            y = int(np.clip(cy + rng.integers(-1, 2), 0, shape[0] - 1))
+            artefact = hot_pixel(shape, x, y, peak)
+        else:
+            # A column defect is fainter per pixel than a hot pixel but spans the cutout.
+            x = int(np.clip(cx + rng.integers(-2, 3), 0, shape[1] - 1))
+            artefact = hot_column(shape, x, peak / 4.0)
+        result.image = filled + artefact
+        result.snr = optimal_snr(artefact, sigma, None)
+    elif kind != "empty":
+        raise ValueError(f"unknown sample kind {kind!r}")
+    result.image = result.image.astype(np.float32)
+    return result
+
+
+def asteroid_trails(
+    chunk: np.ndarray,
+    geometries: Sequence[CutoutGeometry],
+    kind_of: np.ndarray,
+    rate_arcsec_min: np.ndarray,
+    pa_deg: np.ndarray,
+    settings: InjectionSettings,
+) -> dict[int, tuple[float, float, int, int, np.ndarray]]:
+    """Trail vectors and unit-flux stamps of the asteroids of a chunk (Gaussian PSF only).
+
+    ``chunk``: sample ids; ``geometries``: their geometries (same order);
+    ``kind_of``, ``rate_arcsec_min``, ``pa_deg``: indexed by sample id. Returns
+    ``{position in chunk: (dx, dy, x_lo, y_lo, stamp)}``. Rendering many sources
+    at once amortises NumPy's per-call cost; each source's stamp does not depend
+    on the others (see :func:`asteroid_ml.dataset.injection.gaussian_trail_stamps`).
+    """
+    positions = [j for j, t in enumerate(chunk.tolist()) if kind_of[t] == "asteroid"]
+    if settings.psf_model != "gaussian" or not positions:
+        return {}
+    x0, y0, dx, dy, sigma = (np.empty(len(positions)) for _ in range(5))
+    for i, j in enumerate(positions):
+        g, t = geometries[j], int(chunk[j])
+        length_arcsec = float(rate_arcsec_min[t]) * settings.exposure_s / 60.0
+        dx[i], dy[i] = sky_motion_to_pixels(g.cd, float(pa_deg[t]), length_arcsec)
+        x0[i], y0[i] = g.x, g.y
+        sigma[i] = settings.psf_fwhm_arcsec / g.pixel_scale_arcsec / GAUSSIAN_FWHM_PER_SIGMA
+    stamps = gaussian_trail_stamps(x0, y0, dx, dy, sigma)
+    return {j: (float(dx[i]), float(dy[i]), *stamps[i]) for i, j in enumerate(positions)}

@@ -13,7 +13,7 @@ from asteroid_ml.hips.extract import CutoutBatch, extract_cutouts, tan_header
 from asteroid_ml.hips.properties import HipsPropertiesError
 from asteroid_ml.hips.survey import HipsSurvey, open_survey, tile_path
 from asteroid_ml.hips.tiles import TileError
-from asteroid_ml.hips.workflow import extract_shard, open_survey_from_config, register_cli
+from asteroid_ml.hips.workflow import extract_shard, open_survey_from_config
 
 __all__ = [
     "CutoutBatch",
@@ -26,5 +26,4 @@ __all__ = [
     "tile_path",
     "extract_shard",
     "open_survey_from_config",
-    "register_cli",
 ]

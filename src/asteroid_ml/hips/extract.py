@@ -29,6 +29,7 @@ from asteroid_ml.hips.geometry import (
     tile_pixel_lut,
 )
 from asteroid_ml.hips.survey import HipsSurvey
+from asteroid_ml.hips.wcs import tan_header
 
 log = logging.getLogger(__name__)
 
@@ -75,49 +76,6 @@ class CutoutBatch:
 
     def __len__(self) -> int:
         return self.images.shape[0]
-
-
-def _card(key: str, value: str, comment: str = "") -> str:
-    text = f"{key:<8}= {value:>20}"
-    if comment:
-        text += f" / {comment}"
-    return f"{text:<80}"[:80]
-
-
-@functools.lru_cache(maxsize=32)
-def _header_template(size: int, pixel_scale_deg: float) -> tuple[str, str]:
-    """The constant cards of a cutout header before and after CRVAL1/CRVAL2."""
-    crpix = (size + 1) / 2.0
-    before = [
-        _card("WCSAXES", "2"),
-        _card("NAXIS1", str(size)),
-        _card("NAXIS2", str(size)),
-        _card("CTYPE1", "'RA---TAN'"),
-        _card("CTYPE2", "'DEC--TAN'"),
-        _card("CUNIT1", "'deg'"),
-        _card("CUNIT2", "'deg'"),
-        _card("CRPIX1", repr(crpix)),
-        _card("CRPIX2", repr(crpix)),
-    ]
-    after = [
-        _card("CDELT1", f"{-pixel_scale_deg:.15E}", "[deg] east to the left"),
-        _card("CDELT2", f"{pixel_scale_deg:.15E}"),
-        _card("LONPOLE", "180.0"),
-        _card("RADESYS", "'ICRS'"),
-        f"{'END':<80}",
-    ]
-    return "".join(before), "".join(after)
-
-
-def tan_header(ra_deg: float, dec_deg: float, size: int, pixel_scale_deg: float) -> str:
-    """FITS header text (80-char cards) of a ``size`` x ``size`` TAN cutout centred on RA/Dec."""
-    before, after = _header_template(int(size), float(pixel_scale_deg))
-    return (
-        before
-        + _card("CRVAL1", f"{ra_deg % 360.0:.12f}", "[deg] RA of the cutout centre")
-        + _card("CRVAL2", f"{dec_deg:.12f}", "[deg] Dec of the cutout centre")
-        + after
-    )
 
 
 def _dense_positions(tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,8 +1,7 @@
-"""Cutout shards for the workflow (rule ``cutouts``) and the ``asteroid-ml cutouts`` CLI."""
+"""Cutout shards for the workflow (rule ``cutouts``): a config slice in, a shard out."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import time
@@ -15,36 +14,26 @@ import pandas as pd
 
 from asteroid_ml.hips.extract import CutoutBatch, extract_cutouts
 from asteroid_ml.hips.survey import HipsSurvey, open_survey
+from asteroid_ml.tables import CUTOUT_MANIFEST_COLUMNS
 
 log = logging.getLogger(__name__)
-
-MANIFEST_COLUMNS = (
-    "target_id",
-    "ra_deg",
-    "dec_deg",
-    "order",
-    "tiles",
-    "missing_tiles",
-    "blank_fraction",
-    "wcs_header",
-)
 
 
 def open_survey_from_config(config: Mapping[str, Any], location: str | None = None) -> HipsSurvey:
     """Open the survey of ``config['survey']`` (or ``location``) with its cache/HTTP settings."""
-    section = config.get("survey", {})
+    section = config["survey"]
     return open_survey(
         location if location is not None else section["location"],
-        cache_dir=section.get("cache_dir"),
-        cache_max_mb=float(section.get("cache_max_mb", 2048)),
-        timeout_s=float(section.get("http_timeout_s", 10.0)),
-        retries=int(section.get("http_retries", 3)),
-        s3_endpoint_url=section.get("s3_endpoint_url"),
-        memory_tiles=int(section.get("memory_tiles", 64)),
+        cache_dir=section["cache_dir"],
+        cache_max_mb=float(section["cache_max_mb"]),
+        timeout_s=float(section["http_timeout_s"]),
+        retries=int(section["http_retries"]),
+        s3_endpoint_url=section["s3_endpoint_url"],
+        memory_tiles=int(section["memory_tiles"]),
     )
 
 
-def read_targets(path: str | os.PathLike[str]) -> pd.DataFrame:
+def read_positions(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Targets from Parquet or CSV; must have ``ra_deg``/``dec_deg`` (or ``ra``/``dec``) in degrees."""
     path = Path(path)
     if not path.exists():
@@ -80,23 +69,23 @@ def manifest_frame(target_ids: np.ndarray, batch: CutoutBatch) -> pd.DataFrame:
             "blank_fraction": batch.blank_fraction.astype(np.float64),
             "wcs_header": pd.Series(batch.headers, dtype=object),
         },
-        columns=list(MANIFEST_COLUMNS),
+        columns=list(CUTOUT_MANIFEST_COLUMNS),
     )
 
 
 def _extraction_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    section = config.get("survey", {})
-    scale_arcsec = section.get("pixel_scale_arcsec")
+    section = config["survey"]
+    scale_arcsec = section["pixel_scale_arcsec"]
     return {
-        "size": int(section.get("cutout_size", 64)),
+        "size": int(section["cutout_size"]),
         "pixel_scale_deg": None if scale_arcsec is None else float(scale_arcsec) / 3600.0,
-        "interpolation": section.get("interpolation", "nearest"),
-        "order": section.get("order"),
-        "workers": int(section.get("workers", 1)),
+        "interpolation": section["interpolation"],
+        "order": section["order"],
+        "workers": int(section["workers"]),
     }
 
 
-def _write_outputs(
+def write_cutout_outputs(
     images: np.ndarray,
     manifest: pd.DataFrame,
     output_npy: str | os.PathLike[str],
@@ -128,7 +117,7 @@ def extract_shard(
 
     started = time.perf_counter()
     shard = int(shard)
-    targets = read_targets(targets_path)
+    targets = read_positions(targets_path)
     if "cutout_shard" not in targets.columns:
         raise ValueError(f"{targets_path}: missing column 'cutout_shard'")
     rows = targets[targets["cutout_shard"].astype(int) == shard].sort_values("target_id")
@@ -150,7 +139,7 @@ def extract_shard(
     n_missing = sum(1 for t in batch.missing_tiles if t)
     if n_missing:
         log.warning("shard %d: %d cutouts touch missing tiles (blank pixels)", shard, n_missing)
-    _write_outputs(
+    write_cutout_outputs(
         batch.images,
         manifest,
         output_npy,
@@ -178,76 +167,3 @@ def extract_shard(
         survey.tiles_read,
         time.perf_counter() - started,
     )
-
-
-def _cli_cutouts(args: argparse.Namespace) -> int:
-    """``asteroid-ml cutouts``: extract cutouts around every row of a targets table."""
-    targets = read_targets(args.targets)
-    survey = open_survey(
-        args.survey,
-        cache_dir=args.cache_dir,
-        timeout_s=args.timeout,
-        retries=args.retries,
-    )
-    batch = extract_cutouts(
-        survey,
-        targets["ra_deg"].to_numpy(),
-        targets["dec_deg"].to_numpy(),
-        args.size,
-        pixel_scale_deg=None if args.pixel_scale is None else args.pixel_scale / 3600.0,
-        interpolation=args.interpolation,
-        order=args.order,
-        workers=args.workers,
-    )
-    output = Path(args.output)
-    _write_outputs(
-        batch.images,
-        manifest_frame(targets["target_id"].to_numpy(), batch),
-        output / "cutouts.npy",
-        output / "manifest.parquet",
-        {
-            "stage": "cutouts",
-            "survey": survey.location,
-            "order": batch.order,
-            "pixel_scale_deg": batch.pixel_scale_deg,
-            "size": args.size,
-            "interpolation": args.interpolation,
-        },
-    )
-    print(
-        f"{len(batch)} cutouts of {args.size}x{args.size} px "
-        f"({batch.pixel_scale_deg * 3600:.3f} arcsec/px, order {batch.order}) -> "
-        f"{output / 'cutouts.npy'}, {output / 'manifest.parquet'}"
-    )
-    return 0
-
-
-def register_cli(subparsers: Any) -> None:
-    """Add ``asteroid-ml cutouts``."""
-    p = subparsers.add_parser(
-        "cutouts",
-        help="cut square TAN images out of a HiPS survey around RA/Dec positions",
-        description=(
-            "Extract SIZE x SIZE cutouts (TAN, north up, east left) from a HiPS survey "
-            "(local folder, http(s):// or s3:// URL) around each row of a CSV/Parquet table "
-            "with columns ra,dec (or ra_deg,dec_deg) in degrees. Writes OUTPUT/cutouts.npy "
-            "(float32, NaN = blank) and OUTPUT/manifest.parquet."
-        ),
-    )
-    p.add_argument("--survey", required=True, help="HiPS folder or http(s)/s3 URL")
-    p.add_argument("--targets", required=True, help="CSV or Parquet with ra,dec in degrees")
-    p.add_argument("--size", type=int, default=64, help="cutout side in pixels (default 64)")
-    p.add_argument("--output", required=True, help="output folder")
-    p.add_argument(
-        "--pixel-scale",
-        type=float,
-        default=None,
-        help="pixel side in arcsec (default: the survey's native scale)",
-    )
-    p.add_argument("--interpolation", choices=["nearest", "bilinear"], default="nearest")
-    p.add_argument("--order", type=int, default=None, help="tile order (default hips_order)")
-    p.add_argument("--cache-dir", default=None, help="tile cache for remote surveys")
-    p.add_argument("--timeout", type=float, default=10.0, help="HTTP/S3 timeout in seconds")
-    p.add_argument("--retries", type=int, default=3, help="retries on 5xx/connection errors")
-    p.add_argument("--workers", type=int, default=1, help="threads extracting in parallel")
-    p.set_defaults(func=_cli_cutouts)

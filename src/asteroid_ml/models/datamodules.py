@@ -21,17 +21,14 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from asteroid_ml.dataset.splits import SPLITS
+from asteroid_ml.models.features import element_features, robust_normalise
 from asteroid_ml.seeds import rng_for
 
 log = logging.getLogger(__name__)
 
 #: The 8 symmetries of the square (rotations by k * 90 deg, then optionally a flip).
 N_DIHEDRAL = 8
-
-#: MAD -> standard deviation for Gaussian noise.
-MAD_TO_SIGMA = 1.4826
-
-SPLITS = ("train", "val", "test")
 
 
 def dihedral(images: np.ndarray | torch.Tensor, k: int) -> np.ndarray | torch.Tensor:
@@ -47,56 +44,6 @@ def dihedral(images: np.ndarray | torch.Tensor, k: int) -> np.ndarray | torch.Te
         return torch.flip(out, dims=(-1,)) if k >= 4 else out
     out = np.rot90(images, k % 4, axes=(-2, -1))
     return np.flip(out, axis=-1) if k >= 4 else out
-
-
-def robust_normalise(images: np.ndarray, softening: float = 1.0) -> np.ndarray:
-    """Per-cutout robust normalisation: ``asinh((x - median) / (softening * sigma_MAD))``.
-
-    ``images``: (N, S, S) pixel values in any linear unit (NaN = blank). The
-    background level is the per-cutout median and the noise the per-cutout
-    MAD x 1.4826, both ignoring NaN; ``asinh`` keeps the faint end linear (in
-    units of the noise) and compresses bright stars logarithmically. Blank
-    pixels (NaN) and all-blank cutouts become 0. Returns float32 (N, S, S).
-    """
-    x = np.asarray(images, dtype=np.float32)
-    if x.ndim != 3:
-        raise ValueError(f"expected images of shape (N, S, S), got {x.shape}")
-    flat = x.reshape(len(x), -1)
-    finite = np.isfinite(flat)
-    # Replace blanks by the row median so that the statistics below are NaN-free
-    # and fast (np.median, not np.nanmedian, on the common all-finite case).
-    if finite.all():
-        median = np.median(flat, axis=1, keepdims=True)
-        mad = np.median(np.abs(flat - median), axis=1, keepdims=True)
-    else:
-        with np.errstate(all="ignore"), _quiet_nan_warnings():
-            median = np.nanmedian(flat, axis=1, keepdims=True)
-            mad = np.nanmedian(np.abs(flat - median), axis=1, keepdims=True)
-    sigma = MAD_TO_SIGMA * mad
-    # Flat (e.g. saturated or constant) cutouts: fall back to the RMS, then to 1.
-    with np.errstate(all="ignore"), _quiet_nan_warnings():
-        rms = np.nanstd(flat, axis=1, keepdims=True)
-    sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, rms)
-    sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, 1.0)
-    median = np.where(np.isfinite(median), median, 0.0)
-    with np.errstate(all="ignore"):
-        out = np.arcsinh((flat - median) / (softening * sigma))
-    out[~finite] = 0.0
-    return out.reshape(x.shape).astype(np.float32, copy=False)
-
-
-class _quiet_nan_warnings:
-    """Silence numpy's 'All-NaN slice' RuntimeWarning (handled explicitly)."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._ctx.__exit__(*exc)
 
 
 def load_split_images(dataset_dir: str | Path, split: str) -> np.ndarray:
@@ -303,100 +250,6 @@ class CutoutDataModule(_SplitDataModule):
 
 
 # --- orbital elements ----------------------------------------------------------
-
-#: Features the impactor classifier may use (computed by :func:`element_features`).
-ELEMENT_FEATURES = (
-    "a_au",
-    "e",
-    "i_deg",
-    "q_au",
-    "Q_au",
-    "sin_w",
-    "cos_w",
-    "sin_om",
-    "cos_om",
-    "sin_ma",
-    "cos_ma",
-    "node_asc_au",
-    "node_desc_au",
-    "min_node_dist_au",
-    "log10_min_node_dist",
-    "moid_au",
-    "log10_moid",
-    "H_mag",
-)
-
-
-def element_features(elements: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
-    """Feature matrix (N, len(names)) float32 from heliocentric ecliptic osculating elements.
-
-    ``elements`` columns: ``a_au``, ``e``, ``i_deg``, ``om_deg``, ``w_deg`` (and ``ma_deg``,
-    ``H_mag``, ``q_au`` when those features are asked for). Derived features:
-
-    - ``Q_au`` aphelion distance ``a (1 + e)``;
-    - ``node_asc_au`` / ``node_desc_au``: heliocentric distance at the ascending /
-      descending node, ``a (1 - e^2) / (1 +- e cos w)``; an orbit can only come close
-      to the Earth (r ~ 1 au, i ~ 0) near a node, so ``min_node_dist_au``
-      ``= min |r_node - 1 au|`` is a cheap MOID proxy for inclined orbits, and
-      ``log10_min_node_dist`` = log10(min_node_dist_au + 1e-4) spreads its small
-      values (where impactors live) for the network;
-    - ``moid_au``: the Earth MOID (:func:`asteroid_ml.moid.earth_moid_au`; NASA's PHA
-      criterion is MOID <= 0.05 au), and ``log10_moid`` = log10(moid_au + 1e-4);
-    - angles as sine and cosine (no wrap-around at 360 deg).
-    """
-    unknown = sorted(set(names) - set(ELEMENT_FEATURES))
-    if unknown:
-        raise ValueError(f"unknown element feature(s) {unknown}; allowed: {list(ELEMENT_FEATURES)}")
-    for column in ("a_au", "e", "i_deg", "om_deg", "w_deg"):
-        if column not in elements.columns:
-            raise ValueError(f"orbital elements table: missing column {column!r}")
-    a = elements["a_au"].to_numpy(float)
-    e = elements["e"].to_numpy(float)
-    w = np.deg2rad(elements["w_deg"].to_numpy(float))
-    om = np.deg2rad(elements["om_deg"].to_numpy(float))
-    p = a * (1.0 - e**2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r_asc = p / (1.0 + e * np.cos(w))
-        r_desc = p / (1.0 - e * np.cos(w))
-    columns: dict[str, np.ndarray] = {
-        "a_au": a,
-        "e": e,
-        "i_deg": elements["i_deg"].to_numpy(float),
-        "q_au": elements["q_au"].to_numpy(float) if "q_au" in elements else a * (1 - e),
-        "Q_au": a * (1.0 + e),
-        "sin_w": np.sin(w),
-        "cos_w": np.cos(w),
-        "sin_om": np.sin(om),
-        "cos_om": np.cos(om),
-        "node_asc_au": r_asc,
-        "node_desc_au": r_desc,
-        "min_node_dist_au": np.minimum(np.abs(r_asc - 1.0), np.abs(r_desc - 1.0)),
-    }
-    columns["log10_min_node_dist"] = np.log10(columns["min_node_dist_au"] + 1e-4)
-    if {"moid_au", "log10_moid"} & set(names):  # ~0.1 ms per orbit: only when asked for
-        from asteroid_ml.moid import earth_moid_au
-
-        moid = earth_moid_au(a, e, elements["i_deg"].to_numpy(float), np.rad2deg(om), np.rad2deg(w))
-        columns["moid_au"] = moid
-        columns["log10_moid"] = np.log10(moid + 1e-4)
-    if "ma_deg" in elements:
-        ma = np.deg2rad(elements["ma_deg"].to_numpy(float))
-        columns["sin_ma"], columns["cos_ma"] = np.sin(ma), np.cos(ma)
-    if "H_mag" in elements:
-        columns["H_mag"] = elements["H_mag"].to_numpy(float)
-    missing = [n for n in names if n not in columns]
-    if missing:
-        raise ValueError(
-            f"orbital elements table: columns needed for features {missing} are missing"
-        )
-    x = np.stack([columns[n] for n in names], axis=1)
-    bad = ~np.isfinite(x).all(axis=1)
-    if bad.any():
-        raise ValueError(
-            f"orbital elements table: {bad.sum()} row(s) give non-finite features "
-            f"(first row index {np.flatnonzero(bad)[0]}); hyperbolic or missing elements?"
-        )
-    return x.astype(np.float32)
 
 
 def load_elements(path: str | Path) -> pd.DataFrame:

@@ -19,16 +19,14 @@ built-in ephemeris.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from asteroid_ml.solar_system import (
+from asteroid_ml.simulation.solar_system import (
     C_AU_D,
     GM_SUN,
     barycentric_states,
@@ -36,26 +34,11 @@ from asteroid_ml.solar_system import (
     elements_to_state,
     state_to_elements,
 )
+from asteroid_ml.tables import EPHEMERIS_COLUMNS, SIM_STATE_COLUMNS, read_table
 
 log = logging.getLogger(__name__)
 
 RAD_PER_DAY_TO_ARCSEC_PER_MIN = np.rad2deg(1.0) * 3600.0 / 1440.0
-
-EPHEMERIS_COLUMNS = [
-    "object_id",
-    "population",
-    "obs_index",
-    "obs_jd_tdb",
-    "ra_deg",
-    "dec_deg",
-    "rate_arcsec_min",
-    "pa_deg",
-    "r_au",
-    "delta_au",
-    "phase_deg",
-    "V_mag",
-    "H_mag",
-]
 
 
 def observation_times(config: dict[str, Any]) -> np.ndarray:
@@ -200,33 +183,16 @@ def compute_ephemerides(
     from asteroid_ml.config import config_hash
     from asteroid_ml.io import write_parquet
 
-    sim_path = Path(sim_path)
-    if not sim_path.exists():
-        raise FileNotFoundError(f"simulation shard not found: {sim_path}")
-    sim = pd.read_parquet(sim_path)
-    needed = [
-        "object_id",
-        "population",
-        "epoch_jd_tdb",
-        "H_mag",
-        "x_au",
-        "y_au",
-        "z_au",
-        "vx_au_d",
-        "vy_au_d",
-        "vz_au_d",
-    ]
-    missing = [c for c in needed if c not in sim.columns]
-    if missing:
-        raise ValueError(f"{sim_path}: missing column(s) {missing}")
+    needed = ["object_id", "population", "epoch_jd_tdb", "H_mag", *SIM_STATE_COLUMNS]
+    sim = read_table(sim_path, needed, "simulation shard")
     obs = config["observations"]
     times = observation_times(config)
     epochs = sim["epoch_jd_tdb"].to_numpy()
     if len(sim) and not np.allclose(epochs, epochs[0]):
         raise ValueError(f"{sim_path}: epoch_jd_tdb differs between rows")
     epoch = float(epochs[0]) if len(sim) else float(config["epoch_jd_tdb"])
-    pos = sim[["x_au", "y_au", "z_au"]].to_numpy()
-    vel = sim[["vx_au_d", "vy_au_d", "vz_au_d"]].to_numpy()
+    pos = sim[SIM_STATE_COLUMNS[:3]].to_numpy()
+    vel = sim[SIM_STATE_COLUMNS[3:]].to_numpy()
     geo = sky_geometry(pos, vel, times, epoch, obs["site"])
     n_obj, n_t = len(sim), len(times)
     h = sim["H_mag"].to_numpy()[:, None]
@@ -270,19 +236,3 @@ def compute_ephemerides(
     log.info(
         "wrote %d ephemeris rows (%d objects x %d times) to %s", len(table), n_obj, n_t, output_path
     )
-
-
-def register_cli(subparsers: Any) -> None:
-    p = subparsers.add_parser("ephemerides", help="ephemerides of a simulation shard")
-    p.add_argument("--config", default=None, help="config YAML (default config/config.yaml)")
-    p.add_argument("--sim", required=True, help="simulation shard Parquet")
-    p.add_argument("--output", required=True, help="output Parquet path")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args: argparse.Namespace) -> int:
-    from asteroid_ml.config import DEFAULT_CONFIG_PATH, load_config
-
-    config = load_config(args.config or DEFAULT_CONFIG_PATH)
-    compute_ephemerides(config, args.sim, args.output)
-    return 0

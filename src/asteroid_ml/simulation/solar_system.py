@@ -69,6 +69,15 @@ RADIUS_KM: dict[str, float] = {
     "neptune": 24_622.0,
 }
 
+#: Index of the Earth in :data:`BODIES` (and in every state array).
+EARTH_INDEX = BODIES.index("earth")
+#: km/s -> au/day.
+KMS_TO_AUD = DAY_S / AU_KM
+#: JD (TDB) of AD 3000 January 1.0: the end of the range of astropy's built-in planetary
+#: ephemeris (ERFA plan94/epv00). Backward impactor runs that start later take the planets
+#: from a free forward run instead (:func:`asteroid_ml.simulation.handover.planet_track`).
+EPHEMERIS_END_JD = 2816787.5
+
 #: GM in au^3 day^-2.
 GM_AU3_D2: dict[str, float] = {k: v * DAY_S**2 / AU_KM**3 for k, v in GM_KM3_S2.items()}
 GM_SUN = GM_AU3_D2["sun"]

@@ -1,4 +1,4 @@
-"""Precise Earth close approaches, validated against JPL's Close-Approach Data.
+"""Precise Earth close approaches (validated against JPL's data in :mod:`.cad_validation`).
 
 Propagation (REBOUND IAS15, a 15th-order adaptive integrator; see the notes for
 why not an AMUSE code here): Sun, the eight planets, Earth and Moon as separate
@@ -21,12 +21,9 @@ reported like any other approach.
 
 from __future__ import annotations
 
-import argparse
 import ctypes
-import json
 import logging
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,11 +32,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from asteroid_ml.solar_system import (
+from asteroid_ml.simulation.solar_system import (
     AU_KM,
     BODIES,
     C_AU_D,
     DAY_S,
+    EARTH_INDEX,
     GM_AU3_D2,
     GM_SUN,
     barycentric_states,
@@ -48,7 +46,6 @@ from asteroid_ml.solar_system import (
 
 log = logging.getLogger(__name__)
 
-EARTH = BODIES.index("earth")
 N_MASSIVE = len(BODIES)
 ELEMENT_KEYS = ("a", "e", "i", "om", "w", "ma")
 APPROACH_COLUMNS = ["des", "jd_tdb", "cd", "dist_au", "v_rel_kms"]
@@ -168,8 +165,8 @@ class _Bracket:
 
 
 def _geocentric_rv(pos: np.ndarray, vel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r = pos[N_MASSIVE:] - pos[EARTH]
-    v = vel[N_MASSIVE:] - vel[EARTH]
+    r = pos[N_MASSIVE:] - pos[EARTH_INDEX]
+    v = vel[N_MASSIVE:] - vel[EARTH_INDEX]
     return np.einsum("ij,ij->i", r, v), np.linalg.norm(r, axis=1)
 
 
@@ -289,7 +286,7 @@ def _refine(bracket: _Bracket, settings: PropagationSettings) -> tuple[float, fl
 
     def geo() -> tuple[np.ndarray, np.ndarray]:
         p, v = _state(sim)
-        return p[N_MASSIVE] - p[EARTH], v[N_MASSIVE] - v[EARTH]
+        return p[N_MASSIVE] - p[EARTH_INDEX], v[N_MASSIVE] - v[EARTH_INDEX]
 
     t = bracket.t_a
     r, v = geo()
@@ -419,9 +416,6 @@ def find_close_approaches(
     return table.sort_values(["jd_tdb", "des"], ignore_index=True)[APPROACH_COLUMNS]
 
 
-# --- validation against JPL CAD ---------------------------------------------------------------
-
-
 def load_catalog(path: str | os.PathLike[str]) -> pd.DataFrame:
     """SBDB-style CSV -> elements frame with ``des`` (the ``pdes`` column if present)."""
     path = Path(path)
@@ -437,215 +431,3 @@ def load_catalog(path: str | os.PathLike[str]) -> pd.DataFrame:
     cat = cat.rename(columns={des_col: "des"})
     cat["des"] = cat["des"].astype(str).str.strip()
     return cat
-
-
-def load_cad(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """JPL CAD API JSON -> DataFrame with typed columns."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"close-approach file not found: {path}")
-    raw = json.loads(path.read_text())
-    if "fields" not in raw or "data" not in raw:
-        raise ValueError(f"{path}: not a CAD API answer (needs 'fields' and 'data')")
-    cad = pd.DataFrame(raw["data"], columns=raw["fields"])
-    for col in ("jd", "dist", "dist_min", "dist_max", "v_rel", "v_inf"):
-        cad[col] = pd.to_numeric(cad[col])
-    cad["des"] = cad["des"].astype(str).str.strip()
-    return cad
-
-
-def validate_against_cad(
-    catalog_csv: str | os.PathLike[str],
-    cad_json: str | os.PathLike[str],
-    output_parquet: str | os.PathLike[str],
-    output_json: str | os.PathLike[str],
-    epoch_jd_tdb: float = 2459000.5,
-    max_dist_au: float = 0.05,
-    settings: PropagationSettings | None = None,
-) -> dict[str, Any]:
-    """Compare our close approaches with JPL's for the objects with elements at ``epoch_jd_tdb``.
-
-    Every CAD approach within ``max_dist_au`` of an object of the catalog whose
-    elements have that epoch is matched to our approach of the same object nearest
-    in time (within 3 days). Writes the comparison table and a summary (median and
-    95th percentile of the relative distance error, fraction within 1 minute, n) and
-    returns the summary.
-    """
-    from asteroid_ml.io import write_json, write_parquet
-
-    settings = settings or PropagationSettings()
-    cat = load_catalog(catalog_csv)
-    cad = load_cad(cad_json)
-    cat = cat[np.isclose(cat["epoch"], epoch_jd_tdb, rtol=0.0, atol=1e-6)].drop_duplicates("des")
-    ref = cad[(cad["dist"] <= max_dist_au) & cad["des"].isin(cat["des"])].reset_index(drop=True)
-    objects = cat[cat["des"].isin(ref["des"])]
-    start = float(ref["jd"].min()) - 2.0
-    end = float(ref["jd"].max()) + 2.0
-    log.info(
-        "CAD validation: %d approaches of %d objects, JD %.1f..%.1f, mode %s",
-        len(ref),
-        len(objects),
-        start,
-        end,
-        settings.mode,
-    )
-    ours = find_close_approaches(
-        objects[["des", *ELEMENT_KEYS, "epoch"]],
-        start,
-        end,
-        max_dist_au=max_dist_au * 1.2 + 0.005,
-        settings=settings,
-    )
-    rows = []
-    for _, r in ref.iterrows():
-        mine = ours[ours["des"] == r["des"]]
-        dt = (mine["jd_tdb"] - r["jd"]).abs()
-        if len(mine) and dt.min() < 3.0:
-            m = mine.loc[dt.idxmin()]
-            our = (m["jd_tdb"], m["dist_au"], m["v_rel_kms"])
-        else:
-            our = (np.nan, np.nan, np.nan)
-        rows.append(
-            {
-                "des": r["des"],
-                "jpl_jd_tdb": r["jd"],
-                "jpl_dist_au": r["dist"],
-                "our_jd_tdb": our[0],
-                "our_dist_au": our[1],
-                "rel_dist_err": abs(our[1] - r["dist"]) / r["dist"],
-                "dt_min": (our[0] - r["jd"]) * 1440.0,
-                "v_rel_kms": our[2],
-                "jpl_v_rel_kms": r["v_rel"],
-            }
-        )
-    table = pd.DataFrame(rows)
-    err = table["rel_dist_err"].fillna(np.inf).to_numpy()
-    dt_abs = table["dt_min"].abs().fillna(np.inf).to_numpy()
-    summary = {
-        "n": len(table),
-        "n_objects": len(objects),
-        "n_unmatched": int(table["our_jd_tdb"].isna().sum()),
-        "median_rel_dist_err": float(np.median(err)),
-        "p95_rel_dist_err": float(np.percentile(err, 95)),
-        "max_rel_dist_err": float(np.max(err)),
-        "fraction_within_1min": float(np.mean(dt_abs <= 1.0)),
-        "median_abs_dt_min": float(np.median(dt_abs)),
-        "median_rel_v_err": float(
-            np.nanmedian(np.abs(table["v_rel_kms"] / table["jpl_v_rel_kms"] - 1))
-        ),
-        "epoch_jd_tdb": epoch_jd_tdb,
-        "max_dist_au": max_dist_au,
-        "mode": settings.mode,
-        "reset_days": settings.reset_days,
-        "gr": settings.gr,
-        "integrator": "REBOUND IAS15",
-    }
-    write_parquet(
-        table,
-        output_parquet,
-        metadata={
-            "summary": summary,
-            "units": {
-                "jpl_jd_tdb": "JD TDB",
-                "our_jd_tdb": "JD TDB",
-                "jpl_dist_au": "au",
-                "our_dist_au": "au",
-                "dt_min": "minutes (ours - JPL)",
-                "v_rel_kms": "km/s",
-                "jpl_v_rel_kms": "km/s",
-            },
-        },
-    )
-    write_json(summary, output_json)
-    log.info(
-        "CAD validation: median rel err %.2e, p95 %.2e, within 1 min %.4f (n=%d)",
-        summary["median_rel_dist_err"],
-        summary["p95_rel_dist_err"],
-        summary["fraction_within_1min"],
-        summary["n"],
-    )
-    return summary
-
-
-# --- CLI ---------------------------------------------------------------------------------------
-
-
-def _parse_elements(text: str) -> dict[str, float]:
-    values: dict[str, float] = {}
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise ValueError(f"--elements: expected key=value, got {part!r}")
-        key, value = (s.strip() for s in part.split("=", 1))
-        if key not in ELEMENT_KEYS:
-            raise ValueError(f"--elements: unknown element {key!r} (use {', '.join(ELEMENT_KEYS)})")
-        try:
-            values[key] = float(value)
-        except ValueError as exc:
-            raise ValueError(f"--elements: {key}={value!r} is not a number") from exc
-    missing = [k for k in ELEMENT_KEYS if k not in values]
-    if missing:
-        raise ValueError(f"--elements: missing {', '.join(missing)}")
-    return values
-
-
-def _iso_to_jd_tdb(text: str, option: str) -> float:
-    from astropy.time import Time
-
-    try:
-        return float(Time(text, scale="tdb").jd)
-    except ValueError as exc:
-        raise ValueError(f"{option}: cannot parse {text!r} as an ISO date") from exc
-
-
-def register_cli(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "close-approaches",
-        help="Earth close approaches of objects in a time window",
-        description="Precise Earth close approaches (REBOUND IAS15, planets reset to astropy's "
-        "built-in ephemeris, Sun's 1PN term). Dates are TDB.",
-    )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument(
-        "--elements", help="a=..,e=..,i=..,om=..,w=..,ma=.. (au, deg; heliocentric ecliptic J2000)"
-    )
-    src.add_argument("--catalog", help="SBDB-style CSV with pdes,a,e,i,om,w,ma,epoch")
-    p.add_argument("--epoch", type=float, help="epoch of --elements, JD TDB")
-    p.add_argument("--des", default="object", help="designation for --elements")
-    p.add_argument("--start", required=True, help="window start, ISO date (TDB)")
-    p.add_argument("--end", required=True, help="window end, ISO date (TDB)")
-    p.add_argument("--max-dist-au", type=float, default=0.05)
-    p.add_argument("--format", choices=("csv", "json"), default="csv")
-    p.add_argument("--mode", choices=("reset", "free"), default="reset")
-    p.add_argument("--output", help="write here instead of stdout")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args: argparse.Namespace) -> int:
-    if args.max_dist_au <= 0:
-        raise ValueError("--max-dist-au must be positive")
-    start = _iso_to_jd_tdb(args.start, "--start")
-    end = _iso_to_jd_tdb(args.end, "--end")
-    if args.elements is not None:
-        if args.epoch is None:
-            raise ValueError("--epoch is required with --elements")
-        elements: Any = {**_parse_elements(args.elements), "epoch": args.epoch, "des": args.des}
-    else:
-        elements = load_catalog(args.catalog)[["des", *ELEMENT_KEYS, "epoch"]]
-    table = find_close_approaches(
-        elements, start, end, args.max_dist_au, settings=PropagationSettings(mode=args.mode)
-    )
-    if args.format == "csv":
-        # 15 significant digits: JD to ~1e-8 d, distances to ~1e-15 relative.
-        text = table.to_csv(index=False, float_format="%.15g")
-    else:
-        text = json.dumps(table.to_dict(orient="records"), indent=2) + "\n"
-    if args.output:
-        from asteroid_ml.io import atomic_output
-
-        with atomic_output(args.output) as tmp:
-            Path(tmp).write_text(text)
-    else:
-        sys.stdout.write(text)
-    return 0

@@ -35,6 +35,7 @@ import pandas as pd
 from asteroid_ml.dataset.splits import stable_int
 from asteroid_ml.io import write_parquet
 from asteroid_ml.seeds import rng_for
+from asteroid_ml.tables import TARGET_COLUMNS, read_ephemerides
 
 log = logging.getLogger(__name__)
 
@@ -43,47 +44,6 @@ FINE_ORDER = 29
 
 #: Ephemeris columns this stage reads.
 EPHEMERIS_COLUMNS = ("object_id", "population", "obs_index", "ra_deg", "dec_deg")
-
-TARGET_COLUMNS = (
-    "target_id", "kind", "object_id", "population", "obs_index",
-    "ra_deg", "dec_deg", "sky_source", "tile", "cutout_shard",
-)  # fmt: skip
-
-
-def read_table(path: str | os.PathLike[str], columns: Sequence[str], what: str) -> pd.DataFrame:
-    """Read ``columns`` of a Parquet file; clear errors naming the file and the column."""
-    import pyarrow.parquet as pq
-
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{what} not found: {path}")
-    present = set(pq.read_schema(path).names)
-    missing = [c for c in columns if c not in present]
-    if missing:
-        raise ValueError(f"{path}: {what} lacks column(s) {', '.join(missing)}")
-    return pd.read_parquet(path, columns=list(columns))
-
-
-def read_ephemerides(
-    paths: Sequence[str | os.PathLike[str]], columns: Sequence[str]
-) -> pd.DataFrame:
-    """All ephemeris shards, concatenated and sorted by (population, object_id, obs_index)."""
-    frames = [read_table(p, columns, "ephemeris shard") for p in paths]
-    if not frames:
-        raise ValueError("no ephemeris shards given")
-    table = pd.concat(frames, ignore_index=True)
-    table["object_id"] = table["object_id"].astype(str)
-    table["population"] = table["population"].astype(str)
-    table["obs_index"] = table["obs_index"].astype(np.int64)
-    duplicated = table.duplicated(["object_id", "obs_index"])
-    if duplicated.any():
-        row = table[duplicated].iloc[0]
-        raise ValueError(
-            f"ephemeris shards: (object_id, obs_index) = ({row.object_id}, {row.obs_index}) "
-            "appears more than once"
-        )
-    return table.sort_values(["population", "object_id", "obs_index"], kind="stable").reset_index(
-        drop=True
-    )
 
 
 def _to_icrs(lon_deg: np.ndarray, lat_deg: np.ndarray, frame: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,61 @@
+"""The one list of models: name, task, framework, saved file and how figures draw it.
+
+The rules (``workflow/rules/common.smk``), the evaluation and the figures all read
+this table; adding a model is one entry here plus its training rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TASKS = ("detector", "impactor")
+TASK_TITLE = {"detector": "Asteroid detection", "impactor": "Impactor classification"}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A trained model of the workflow.
+
+    ``framework`` is ``lightning`` (checkpoint ``best.ckpt``) or ``sklearn``
+    (``model.joblib``); ``label``, ``colour`` (a name of the figures' palette) and
+    ``linestyle`` are how every figure draws it.
+    """
+
+    name: str
+    task: str
+    framework: str
+    label: str
+    colour: str
+    linestyle: str
+
+    @property
+    def filename(self) -> str:
+        """The file the trained model is saved to and loaded from, in ``models/{name}/``."""
+        return "best.ckpt" if self.framework == "lightning" else "model.joblib"
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("detector_cnn", "detector", "lightning", "CNN", "blue", "-"),
+        ModelSpec("detector_rf", "detector", "sklearn", "Random forest", "orange", "--"),
+        ModelSpec("impactor_mlp", "impactor", "lightning", "MLP", "green", "-"),
+        ModelSpec("impactor_rf", "impactor", "sklearn", "Random forest", "vermillion", "--"),
+    )
+}
+
+
+def model_names(task: str | None = None, framework: str | None = None) -> list[str]:
+    """Names of the models of ``task`` and ``framework`` (all when None), in registry order."""
+    return [
+        s.name
+        for s in MODELS.values()
+        if (task is None or s.task == task) and (framework is None or s.framework == framework)
+    ]
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The entry of ``name``; a clear error naming the known models otherwise."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
+    return MODELS[name]
