@@ -186,7 +186,9 @@ def test_reset_mode_keeps_earth_on_the_ephemeris_and_gr_matters():
 @pytest.mark.slow
 def test_cad_2020_targets(tmp_path):
     """All 629 JPL approaches < 0.05 au of objects with elements at 2459000.5."""
-    summary = ca.validate_against_cad(CATALOG, CAD, tmp_path / "cad.parquet", tmp_path / "cad.json")
+    summary = cad_validation.validate_against_cad(
+        CATALOG, CAD, tmp_path / "cad.parquet", tmp_path / "cad.json"
+    )
     table = pd.read_parquet(tmp_path / "cad.parquet")
     assert summary["n"] == 629 == len(table)
     assert summary["n_unmatched"] == 0

@@ -3,7 +3,7 @@
 Inputs: the cutout plan (``targets.parquet``), the extracted cutout shards
 (``shard-K.npy`` + ``shard-K.parquet``), the ephemerides (rate, position angle,
 V magnitude of each positive) and the simulation shards (orbital elements).
-Outputs, in ``output_dir`` (see the README "Dataset" section):
+Outputs, in ``output_dir`` (contract in ``docs/dataset.md`` and :mod:`asteroid_ml.tables`):
 
 - ``{train,val,test}.npy``: float32 ``(N, S, S)``, memory-mappable;
 - ``manifest.parquet``: one row per sample, sorted by (split, index_in_split);
@@ -254,8 +254,10 @@ def assemble_dataset(
 ) -> dict[str, Any]:
     """Write ``{train,val,test}.npy``, ``manifest.parquet``, ``elements.parquet``, ``card.json``.
 
-    ``workers`` processes inject blocks of cutouts in parallel (the rule passes
-    its ``threads``); the outputs are byte-identical for any number of workers.
+    Plan the samples (:func:`plan_samples`), inject them block by block into the
+    split arrays (:func:`inject_all`), write the tables and the card. ``workers``
+    processes inject blocks of cutouts in parallel (the rule passes its ``threads``);
+    the outputs are byte-identical for any number of workers.
 
     Returns the card (also written to ``card.json``), including the measured
     injection throughput under ``timing`` (not written: it would break the
@@ -266,81 +268,13 @@ def assemble_dataset(
     from asteroid_ml import __version__
 
     start = time.perf_counter()
-    seed = int(config["seed"])
-    settings = config["dataset"]
-    physics = InjectionSettings.from_config(config)
     size = int(config["survey"]["cutout_size"])
     out = Path(output_dir)
-
-    targets = read_cutout_targets(targets_path)
-    ephemerides = read_ephemerides(ephemeris_paths, ("population", *EPHEMERIS_COLUMNS))
-    elements = read_elements(sim_paths, seed, settings["split_fractions"])
-    samples = build_samples(targets, ephemerides, seed, settings)
-    check_cutout_shards(targets, cutout_npys, cutout_manifests, size)
-
-    # Where each target sits in its cutout shard, and where its sample goes.
-    samples["cutout_shard"] = samples["cutout_shard"].astype(np.int64)
-    cutout_index = np.empty(len(targets), dtype=np.int64)
-    for k in range(len(cutout_npys)):
-        ids = targets.loc[targets["cutout_shard"] == k, "target_id"].to_numpy()
-        cutout_index[ids] = np.arange(ids.size)
-    samples["cutout_index"] = cutout_index[samples["sample_id"].to_numpy()]
-    # Column arrays indexed by sample id (= target id, 0..N-1): no pandas in the hot loop.
-    by_id = samples.sort_values("sample_id")
-    kind_of = by_id["kind"].to_numpy(dtype=object)
-    split_of = by_id["split"].to_numpy(dtype=object)
-    index_of = by_id["index_in_split"].to_numpy(dtype=np.int64)
-    ra_of, dec_of = by_id["ra_deg"].to_numpy(np.float64), by_id["dec_deg"].to_numpy(np.float64)
-    vmag_of, rate_of = (
-        by_id["V_mag"].to_numpy(np.float64),
-        by_id["rate_arcsec_min"].to_numpy(np.float64),
+    targets, samples, elements = plan_samples(
+        config, targets_path, cutout_npys, cutout_manifests, ephemeris_paths, sim_paths
     )
-    pa_of = by_id["pa_deg"].to_numpy(np.float64)
-    split_sizes = {s: int((samples["split"] == s).sum()) for s in SPLITS}
-
-    # Per-sample numbers, indexed by sample id (memory: a few floats per sample).
-    numbers = {name: np.full(len(targets), np.nan) for name in NUMBER_FIELDS}
     t0 = time.perf_counter()
-    with contextlib.ExitStack() as stack:
-        outputs = {}
-        for split in SPLITS:
-            outputs[split] = str(stack.enter_context(atomic_output(out / f"{split}.npy")))
-            shape = (split_sizes[split], size, size)
-            np.lib.format.open_memmap(outputs[split], mode="w+", dtype=np.float32, shape=shape)
-        n_done = 0
-        with contextlib.ExitStack() as pool_stack:
-            pool = None
-            if workers > 1:
-                from concurrent.futures import ProcessPoolExecutor
-
-                pool = pool_stack.enter_context(ProcessPoolExecutor(max_workers=workers))
-            # One shard at a time (its WCS headers in memory), its blocks in parallel.
-            for k, (npy, manifest_path) in enumerate(
-                zip(cutout_npys, cutout_manifests, strict=True)
-            ):
-                manifest = read_table(
-                    manifest_path, ("target_id", "wcs_header"), f"cutout shard {k}"
-                )
-                ids = manifest["target_id"].to_numpy(np.int64)
-                headers = manifest["wcs_header"].to_numpy(dtype=object)
-                blocks = []
-                for lo in range(0, ids.size, CHUNK):
-                    chunk = ids[lo : lo + CHUNK]
-                    blocks.append(_Block(
-                        npy=str(npy), lo=lo, ids=chunk, headers=headers[lo : lo + CHUNK],
-                        kinds=kind_of[chunk], splits=split_of[chunk], index=index_of[chunk],
-                        ra=ra_of[chunk], dec=dec_of[chunk], vmag=vmag_of[chunk],
-                        rate=rate_of[chunk], pa=pa_of[chunk], seed=seed, physics=physics,
-                        outputs=outputs,
-                    ))  # fmt: skip
-                parallel = pool is not None and len(blocks) > 1
-                done = pool.map(_inject_block, blocks) if parallel else map(_inject_block, blocks)
-                for block, block_numbers in zip(blocks, done, strict=True):
-                    for name in NUMBER_FIELDS:
-                        numbers[name][block.ids] = block_numbers[name]
-                n_done += ids.size
-                log.info("cutout shard %d: %d samples injected (%d/%d)", k, ids.size, n_done,
-                         len(targets))  # fmt: skip
+    numbers = inject_all(config, samples, cutout_npys, cutout_manifests, out, workers)
     t_inject = time.perf_counter() - t0
 
     sample_ids = samples["sample_id"].to_numpy(np.int64)
@@ -363,9 +297,102 @@ def assemble_dataset(
     card = build_card(manifest_table, elements, out, content_hash, __version__, config, size)
     write_json(card, out / "card.json")
     elapsed = time.perf_counter() - start
-    rate = n_done / t_inject if t_inject > 0 else math.inf
+    rate = len(targets) / t_inject if t_inject > 0 else math.inf
+    split_sizes = {s: int((samples["split"] == s).sum()) for s in SPLITS}
     log.info(
         "dataset: %d samples (%s) in %.1f s; injection %.0f samples/s",
         len(manifest_table), ", ".join(f"{s} {split_sizes[s]}" for s in SPLITS), elapsed, rate,
     )  # fmt: skip
     return {**card, "timing": {"total_s": elapsed, "inject_s": t_inject, "samples_per_s": rate}}
+
+
+def plan_samples(
+    config: Mapping[str, Any],
+    targets_path: str | os.PathLike[str],
+    cutout_npys: Sequence[str | os.PathLike[str]],
+    cutout_manifests: Sequence[str | os.PathLike[str]],
+    ephemeris_paths: Sequence[str | os.PathLike[str]],
+    sim_paths: Sequence[str | os.PathLike[str]],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Read and check every input; return the targets, the samples (kind, label, split,
+    row in the split array and in the cutout shard) and the elements table."""
+    seed = int(config["seed"])
+    settings = config["dataset"]
+    targets = read_cutout_targets(targets_path)
+    ephemerides = read_ephemerides(ephemeris_paths, ("population", *EPHEMERIS_COLUMNS))
+    elements = read_elements(sim_paths, seed, settings["split_fractions"])
+    samples = build_samples(targets, ephemerides, seed, settings)
+    check_cutout_shards(
+        targets, cutout_npys, cutout_manifests, int(config["survey"]["cutout_size"])
+    )
+    # Where each target sits in its cutout shard.
+    samples["cutout_shard"] = samples["cutout_shard"].astype(np.int64)
+    cutout_index = np.empty(len(targets), dtype=np.int64)
+    for k in range(len(cutout_npys)):
+        ids = targets.loc[targets["cutout_shard"] == k, "target_id"].to_numpy()
+        cutout_index[ids] = np.arange(ids.size)
+    samples["cutout_index"] = cutout_index[samples["sample_id"].to_numpy()]
+    return targets, samples, elements
+
+
+def inject_all(
+    config: Mapping[str, Any],
+    samples: pd.DataFrame,
+    cutout_npys: Sequence[str | os.PathLike[str]],
+    cutout_manifests: Sequence[str | os.PathLike[str]],
+    out: Path,
+    workers: int,
+) -> dict[str, np.ndarray]:
+    """Inject every sample into ``out/{split}.npy`` (renamed into place when all are done);
+    return the per-sample numbers (:data:`NUMBER_FIELDS`) indexed by sample id."""
+    seed = int(config["seed"])
+    physics = InjectionSettings.from_config(config)
+    size = int(config["survey"]["cutout_size"])
+    # Column arrays indexed by sample id (= target id, 0..N-1): no pandas in the hot loop.
+    by_id = samples.sort_values("sample_id")
+    columns = {
+        "kinds": by_id["kind"].to_numpy(dtype=object),
+        "splits": by_id["split"].to_numpy(dtype=object),
+        "index": by_id["index_in_split"].to_numpy(dtype=np.int64),
+        "ra": by_id["ra_deg"].to_numpy(np.float64),
+        "dec": by_id["dec_deg"].to_numpy(np.float64),
+        "vmag": by_id["V_mag"].to_numpy(np.float64),
+        "rate": by_id["rate_arcsec_min"].to_numpy(np.float64),
+        "pa": by_id["pa_deg"].to_numpy(np.float64),
+    }
+    # Per-sample numbers, indexed by sample id (memory: a few floats per sample).
+    numbers = {name: np.full(len(samples), np.nan) for name in NUMBER_FIELDS}
+    with contextlib.ExitStack() as stack:
+        outputs = {}
+        for split in SPLITS:
+            outputs[split] = str(stack.enter_context(atomic_output(out / f"{split}.npy")))
+            shape = (int((samples["split"] == split).sum()), size, size)
+            np.lib.format.open_memmap(outputs[split], mode="w+", dtype=np.float32, shape=shape)
+        pool = None
+        if workers > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+        n_done = 0
+        # One shard at a time (its WCS headers in memory), its blocks in parallel.
+        for k, (npy, manifest_path) in enumerate(zip(cutout_npys, cutout_manifests, strict=True)):
+            manifest = read_table(manifest_path, ("target_id", "wcs_header"), f"cutout shard {k}")
+            ids = manifest["target_id"].to_numpy(np.int64)
+            headers = manifest["wcs_header"].to_numpy(dtype=object)
+            blocks = [
+                _Block(
+                    npy=str(npy), lo=lo, ids=ids[lo : lo + CHUNK],
+                    headers=headers[lo : lo + CHUNK], seed=seed, physics=physics, outputs=outputs,
+                    **{key: values[ids[lo : lo + CHUNK]] for key, values in columns.items()},
+                )
+                for lo in range(0, ids.size, CHUNK)
+            ]  # fmt: skip
+            parallel = pool is not None and len(blocks) > 1
+            done = pool.map(_inject_block, blocks) if parallel else map(_inject_block, blocks)
+            for block, block_numbers in zip(blocks, done, strict=True):
+                for name in NUMBER_FIELDS:
+                    numbers[name][block.ids] = block_numbers[name]
+            n_done += ids.size
+            log.info("cutout shard %d: %d samples injected (%d/%d)", k, ids.size, n_done,
+                     len(samples))  # fmt: skip
+    return numbers

@@ -388,6 +388,37 @@ class InjectionResult:
     blank_fraction: float = 0.0
 
 
+def _detector_artefact(
+    kind: str,
+    shape: tuple[int, ...],
+    geometry: CutoutGeometry,
+    settings: InjectionSettings,
+    rng: np.random.Generator,
+    sigma: float,
+) -> tuple[np.ndarray, float, float]:
+    """A cosmic ray, hot pixel or hot column near the cutout's target position.
+
+    Returns the artefact image and, for cosmic rays, the track length (px) and angle (deg).
+    The peak is ``artefact_peak_sigma`` times the sky noise ``sigma``.
+    """
+    peak = float(rng.uniform(*settings.artefact_peak_sigma)) * (sigma if sigma > 0 else 1.0)
+    cx = int(np.clip(round(geometry.x), 0, shape[1] - 1))
+    cy = int(np.clip(round(geometry.y), 0, shape[0] - 1))
+    if kind == "cosmic_ray":
+        length = float(rng.uniform(*settings.cosmic_ray_length_px))
+        angle = float(rng.uniform(0.0, 180.0))
+        x0 = geometry.x + float(rng.uniform(-1.0, 1.0))
+        y0 = geometry.y + float(rng.uniform(-1.0, 1.0))
+        return cosmic_ray(shape, x0, y0, length, angle, peak), length, angle
+    if kind == "hot_pixel":
+        x = int(np.clip(cx + rng.integers(-1, 2), 0, shape[1] - 1))
+        y = int(np.clip(cy + rng.integers(-1, 2), 0, shape[0] - 1))
+        return hot_pixel(shape, x, y, peak), math.nan, math.nan
+    # A column defect is fainter per pixel than a hot pixel but spans the cutout.
+    x = int(np.clip(cx + rng.integers(-2, 3), 0, shape[1] - 1))
+    return hot_column(shape, x, peak / 4.0), math.nan, math.nan
+
+
 def inject_sample(
     cutout: np.ndarray,
     geometry: CutoutGeometry,
@@ -449,24 +480,9 @@ def inject_sample(
         result.mag = mag
         result.snr = optimal_snr(result.image - filled, sigma, None)
     elif kind in ("cosmic_ray", "hot_pixel", "hot_column"):
-        peak = float(rng.uniform(*settings.artefact_peak_sigma)) * (sigma if sigma > 0 else 1.0)
-        cx = int(np.clip(round(geometry.x), 0, shape[1] - 1))
-        cy = int(np.clip(round(geometry.y), 0, shape[0] - 1))
+        artefact, length, angle = _detector_artefact(kind, shape, geometry, settings, rng, sigma)
         if kind == "cosmic_ray":
-            length = float(rng.uniform(*settings.cosmic_ray_length_px))
-            angle = float(rng.uniform(0.0, 180.0))
-            x0 = geometry.x + float(rng.uniform(-1.0, 1.0))
-            y0 = geometry.y + float(rng.uniform(-1.0, 1.0))
-            artefact = cosmic_ray(shape, x0, y0, length, angle, peak)
             result.trail_length_px, result.trail_angle_deg = length, angle
-        elif kind == "hot_pixel":
-            x = int(np.clip(cx + rng.integers(-1, 2), 0, shape[1] - 1))
-            y = int(np.clip(cy + rng.integers(-1, 2), 0, shape[0] - 1))
-            artefact = hot_pixel(shape, x, y, peak)
-        else:
-            # A column defect is fainter per pixel than a hot pixel but spans the cutout.
-            x = int(np.clip(cx + rng.integers(-2, 3), 0, shape[1] - 1))
-            artefact = hot_column(shape, x, peak / 4.0)
         result.image = filled + artefact
         result.snr = optimal_snr(artefact, sigma, None)
     elif kind != "empty":

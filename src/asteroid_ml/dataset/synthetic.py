@@ -1,6 +1,6 @@
 """Small synthetic inputs for the dataset stage (tests, benchmarks, examples).
 
-They follow the README contracts of the simulation, ephemeris and cutout
+They follow the contracts (:mod:`asteroid_ml.tables`) of the simulation, ephemeris and cutout
 stages so the dataset stage can be exercised without running AMUSE:
 
 - :func:`fake_population`: simulation rows and ephemeris rows;

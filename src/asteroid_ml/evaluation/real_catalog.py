@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from asteroid_ml.evaluation.metrics import strict_json, wilson_interval
@@ -92,6 +93,45 @@ def _catalog_threshold(cfg: Mapping[str, Any], model_metrics_path: str | Path) -
     return float(threshold), source
 
 
+def flag_fractions(table: pd.DataFrame, scores: np.ndarray, flagged: np.ndarray) -> dict[str, Any]:
+    """Counts and fractions of flagged PHAs, non-PHAs and objects by MOID (NaN where none)."""
+
+    def fraction(mask: np.ndarray, values: np.ndarray = flagged) -> float:
+        return float(values[mask].mean()) if mask.any() else float("nan")
+
+    pha = table["pha"].to_numpy()
+    close = (table["moid_au"] <= 0.05).to_numpy()
+    return {
+        "n_pha": int(pha.sum()),
+        "n_non_pha": int((~pha).sum()),
+        "n_flagged": int(flagged.sum()),
+        "pha_flagged_fraction": fraction(pha),
+        "pha_flagged_fraction_ci95": list(wilson_interval(int(flagged[pha].sum()), int(pha.sum()))),
+        "non_pha_false_positive_rate": fraction(~pha),
+        "moid_le_0.05_flagged_fraction": fraction(close),
+        "moid_gt_0.05_flagged_fraction": fraction(~close),
+        "pha_flagged_fraction_at_0.5": fraction(pha, scores >= 0.5),
+    }
+
+
+def top_non_phas(table: pd.DataFrame, n: int) -> list[dict[str, Any]]:
+    """The ``n`` highest-scoring objects that are not PHAs today."""
+    non_pha = table[~table["pha"].to_numpy()].sort_values("score", ascending=False)
+    return [
+        {
+            "des": r.des,
+            "full_name": r.full_name,
+            "score": float(r.score),
+            "moid_au": float(r.moid_au),
+            "H_mag": float(r.H_mag),
+            "a_au": float(r.a_au),
+            "e": float(r.e),
+            "i_deg": float(r.i_deg),
+        }
+        for r in non_pha.head(n).itertuples()
+    ]
+
+
 def hoi_real_catalog(
     config: Mapping[str, Any],
     model_path: str | Path,
@@ -124,50 +164,18 @@ def hoi_real_catalog(
     table = catalog[["des", "full_name", "pha", "H_mag", "a_au", "e", "i_deg", "moid_au"]].copy()
     table["score"] = scores
     table["flagged"] = flagged
-    pha = table["pha"].to_numpy()
-    close = (table["moid_au"] <= 0.05).to_numpy()
-    non_pha = table[~pha].sort_values("score", ascending=False)
-    top = non_pha.head(cfg["hoi_top_n"])
     summary = {
         "model": model_name,
         "threshold": float(threshold),
         "threshold_source": source,
         "n_objects": len(table),
         "n_dropped": dropped,
-        "n_pha": int(pha.sum()),
-        "n_non_pha": int((~pha).sum()),
-        "n_flagged": int(flagged.sum()),
-        "pha_flagged_fraction": float(flagged[pha].mean()) if pha.any() else float("nan"),
-        "pha_flagged_fraction_ci95": list(wilson_interval(int(flagged[pha].sum()), int(pha.sum()))),
-        "non_pha_false_positive_rate": float(flagged[~pha].mean())
-        if (~pha).any()
-        else float("nan"),
-        "moid_le_0.05_flagged_fraction": float(flagged[close].mean())
-        if close.any()
-        else float("nan"),
-        "moid_gt_0.05_flagged_fraction": float(flagged[~close].mean())
-        if (~close).any()
-        else float("nan"),
-        "pha_flagged_fraction_at_0.5": float((scores[pha] >= 0.5).mean())
-        if pha.any()
-        else float("nan"),
+        **flag_fractions(table, scores, flagged),
         "published_hoi_pha_fraction": HOI_PUBLISHED_PHA_FRACTION,
         "simulated_test_impactors": int(positive.sum()),
         "simulated_test_recall": recalled / positive.sum() if positive.any() else float("nan"),
         "simulated_test_recall_ci95": list(wilson_interval(recalled, int(positive.sum()))),
-        "top_non_pha": [
-            {
-                "des": r.des,
-                "full_name": r.full_name,
-                "score": float(r.score),
-                "moid_au": float(r.moid_au),
-                "H_mag": float(r.H_mag),
-                "a_au": float(r.a_au),
-                "e": float(r.e),
-                "i_deg": float(r.i_deg),
-            }
-            for r in top.itertuples()
-        ],
+        "top_non_pha": top_non_phas(table, cfg["hoi_top_n"]),
     }
     write_parquet(
         table.sort_values("score", ascending=False).reset_index(drop=True),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -114,6 +114,41 @@ def _zoom_box(targets: pd.DataFrame, radius_deg: float = 45.0) -> tuple[float, f
     )
 
 
+def _box_outline(
+    ra_lo: float, ra_hi: float, dec_lo: float, dec_hi: float, n: int = 30
+) -> tuple[np.ndarray, np.ndarray]:
+    """RA and Dec (deg) of ``n`` points along each side of an RA/Dec box, in order."""
+    edge = np.linspace(0.0, 1.0, n)
+    box_ra = np.concatenate(
+        [
+            ra_lo + (ra_hi - ra_lo) * edge,
+            np.full(n, ra_hi),
+            ra_hi - (ra_hi - ra_lo) * edge,
+            np.full(n, ra_lo),
+        ]
+    )
+    box_dec = np.concatenate(
+        [
+            np.full(n, dec_lo),
+            dec_lo + (dec_hi - dec_lo) * edge,
+            np.full(n, dec_hi),
+            dec_hi - (dec_hi - dec_lo) * edge,
+        ]
+    )
+    return box_ra, box_dec
+
+
+def _sky_axes(ax: Any) -> None:
+    """Grid, RA ticks every 60 deg and labels of the full-sky Mollweide panel."""
+    ax.grid(True, lw=0.3, color=PALETTE["grey"], alpha=0.6)
+    ticks_ra = np.arange(30, 360, 60)
+    ax.set_xticks(_mollweide_x(ticks_ra))
+    ax.set_xticklabels([f"{t}°" for t in ticks_ra], fontsize=6)
+    ax.tick_params(axis="y", labelsize=6)
+    ax.set_xlabel("Right ascension (ICRS)")
+    ax.set_ylabel("Declination (ICRS)")
+
+
 @styled
 def plot_sky_map(
     targets: pd.DataFrame, tiles: np.ndarray, order: int, frame: str = "equatorial"
@@ -166,13 +201,7 @@ def plot_sky_map(
         ra_z = ra_c + (shown.ra_deg.to_numpy() - ra_c + 180.0) % 360.0 - 180.0
         ax_zoom.scatter(ra_z, shown.dec_deg, zorder=3, **kw)
 
-    ax_sky.grid(True, lw=0.3, color=PALETTE["grey"], alpha=0.6)
-    ticks_ra = np.arange(30, 360, 60)
-    ax_sky.set_xticks(_mollweide_x(ticks_ra))
-    ax_sky.set_xticklabels([f"{t}°" for t in ticks_ra], fontsize=6)
-    ax_sky.tick_params(axis="y", labelsize=6)
-    ax_sky.set_xlabel("Right ascension (ICRS)")
-    ax_sky.set_ylabel("Declination (ICRS)")
+    _sky_axes(ax_sky)
     ax_sky.legend(
         loc="upper center",
         bbox_to_anchor=(0.5, -0.1),
@@ -183,23 +212,7 @@ def plot_sky_map(
         handletextpad=0.3,
     )
     # Outline of the zoomed region on the full-sky panel.
-    edge = np.linspace(0.0, 1.0, 30)
-    box_ra = np.concatenate(
-        [
-            ra_lo + (ra_hi - ra_lo) * edge,
-            np.full(30, ra_hi),
-            ra_hi - (ra_hi - ra_lo) * edge,
-            np.full(30, ra_lo),
-        ]
-    )
-    box_dec = np.concatenate(
-        [
-            np.full(30, dec_lo),
-            dec_lo + (dec_hi - dec_lo) * edge,
-            np.full(30, dec_hi),
-            dec_hi - (dec_hi - dec_lo) * edge,
-        ]
-    )
+    box_ra, box_dec = _box_outline(ra_lo, ra_hi, dec_lo, dec_hi)
     ax_sky.plot(_mollweide_x(_unwrap_ra(box_ra, 180.0)), np.deg2rad(box_dec), color="k", lw=0.6)
 
     ax_zoom.set_xlim(ra_hi, ra_lo)  # east to the left

@@ -373,6 +373,35 @@ def _touched_tiles(per_cutout: np.ndarray, unique: np.ndarray, missing: np.ndarr
     return used, missed
 
 
+def _checked_request(
+    survey: HipsSurvey,
+    ra_deg: np.ndarray,
+    dec_deg: np.ndarray,
+    size: int,
+    pixel_scale_deg: float | None,
+    interpolation: str,
+    order: int | None,
+) -> tuple[int, int, float, np.ndarray, np.ndarray]:
+    """The arguments of :func:`extract_cutouts`, checked: (size, order, pixel scale in deg,
+    flat float64 RA and Dec in deg)."""
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
+    size = int(size)
+    if size < 1:
+        raise ValueError(f"cutout size must be a positive number of pixels, got {size}")
+    order = survey._check_order(order)
+    scale = float(pixel_scale_deg) if pixel_scale_deg is not None else survey.pixel_scale_deg(order)
+    if not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f"pixel_scale_deg must be positive, got {pixel_scale_deg}")
+    ra = np.asarray(ra_deg, dtype=np.float64).ravel()
+    dec = np.asarray(dec_deg, dtype=np.float64).ravel()
+    if ra.shape != dec.shape:
+        raise ValueError(f"ra_deg and dec_deg differ in length: {ra.size} vs {dec.size}")
+    if not (np.all(np.isfinite(ra)) and np.all(np.isfinite(dec))) or np.any(np.abs(dec) > 90):
+        raise ValueError("cutout centres must be finite with Dec in [-90, 90] deg")
+    return size, order, scale, ra, dec
+
+
 def extract_cutouts(
     survey: HipsSurvey,
     ra_deg: np.ndarray,
@@ -415,24 +444,16 @@ def extract_cutouts(
     exact
         Hash every output pixel with cdshealpix instead of the (identical, faster)
         node-grid interpolation with exact re-hashing near cell boundaries.
-    """
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
-    size = int(size)
-    if size < 1:
-        raise ValueError(f"cutout size must be a positive number of pixels, got {size}")
-    order = survey._check_order(order)
-    exact = exact or size < 2  # the node grid needs two nodes per axis
-    scale = float(pixel_scale_deg) if pixel_scale_deg is not None else survey.pixel_scale_deg(order)
-    if not np.isfinite(scale) or scale <= 0:
-        raise ValueError(f"pixel_scale_deg must be positive, got {pixel_scale_deg}")
-    ra = np.asarray(ra_deg, dtype=np.float64).ravel()
-    dec = np.asarray(dec_deg, dtype=np.float64).ravel()
-    if ra.shape != dec.shape:
-        raise ValueError(f"ra_deg and dec_deg differ in length: {ra.size} vs {dec.size}")
-    if not (np.all(np.isfinite(ra)) and np.all(np.isfinite(dec))) or np.any(np.abs(dec) > 90):
-        raise ValueError("cutout centres must be finite with Dec in [-90, 90] deg")
 
+    Why one long function: the per-chunk worker (``process_chunk``) is a closure over
+    the output arrays that every thread writes disjoint rows of; splitting it out
+    would pass a dozen arrays around on the hot path. Its numbered steps are the
+    helpers below (``_fast_cells``, ``_gather_compiled``, ``_bilinear``...).
+    """
+    size, order, scale, ra, dec = _checked_request(
+        survey, ra_deg, dec_deg, size, pixel_scale_deg, interpolation, order
+    )
+    exact = exact or size < 2  # the node grid needs two nodes per axis
     n = ra.size
     pixels = size * size
     depth = order + survey.tile_depth

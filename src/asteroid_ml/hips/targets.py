@@ -159,7 +159,7 @@ def plan_cutout_targets(
     """Write the cutout plan (``results/cutouts/targets.parquet``) for the ephemerides.
 
     ``survey_location``: HiPS survey folder or URL (as resolved by the workflow).
-    Columns: see :data:`TARGET_COLUMNS` and the README stage table.
+    Columns: :data:`asteroid_ml.tables.TARGET_COLUMNS` (docs/cutouts.md).
     """
     from asteroid_ml.hips import open_survey
 

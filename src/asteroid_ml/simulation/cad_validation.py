@@ -41,6 +41,52 @@ def load_cad(path: str | os.PathLike[str]) -> pd.DataFrame:
     return cad
 
 
+def match_approaches(ref: pd.DataFrame, ours: pd.DataFrame) -> pd.DataFrame:
+    """Each JPL approach (rows of the CAD table) beside our approach of the same object
+    nearest in time, if one lies within 3 days (else NaN)."""
+    rows = []
+    for _, r in ref.iterrows():
+        mine = ours[ours["des"] == r["des"]]
+        dt = (mine["jd_tdb"] - r["jd"]).abs()
+        if len(mine) and dt.min() < 3.0:
+            m = mine.loc[dt.idxmin()]
+            our = (m["jd_tdb"], m["dist_au"], m["v_rel_kms"])
+        else:
+            our = (np.nan, np.nan, np.nan)
+        rows.append(
+            {
+                "des": r["des"],
+                "jpl_jd_tdb": r["jd"],
+                "jpl_dist_au": r["dist"],
+                "our_jd_tdb": our[0],
+                "our_dist_au": our[1],
+                "rel_dist_err": abs(our[1] - r["dist"]) / r["dist"],
+                "dt_min": (our[0] - r["jd"]) * 1440.0,
+                "v_rel_kms": our[2],
+                "jpl_v_rel_kms": r["v_rel"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def comparison_summary(table: pd.DataFrame) -> dict[str, Any]:
+    """Distance and timing errors of a :func:`match_approaches` table (unmatched = infinite)."""
+    err = table["rel_dist_err"].fillna(np.inf).to_numpy()
+    dt_abs = table["dt_min"].abs().fillna(np.inf).to_numpy()
+    return {
+        "n": len(table),
+        "n_unmatched": int(table["our_jd_tdb"].isna().sum()),
+        "median_rel_dist_err": float(np.median(err)),
+        "p95_rel_dist_err": float(np.percentile(err, 95)),
+        "max_rel_dist_err": float(np.max(err)),
+        "fraction_within_1min": float(np.mean(dt_abs <= 1.0)),
+        "median_abs_dt_min": float(np.median(dt_abs)),
+        "median_rel_v_err": float(
+            np.nanmedian(np.abs(table["v_rel_kms"] / table["jpl_v_rel_kms"] - 1))
+        ),
+    }
+
+
 def validate_against_cad(
     catalog_csv: str | os.PathLike[str],
     cad_json: str | os.PathLike[str],
@@ -83,43 +129,10 @@ def validate_against_cad(
         max_dist_au=max_dist_au * 1.2 + 0.005,
         settings=settings,
     )
-    rows = []
-    for _, r in ref.iterrows():
-        mine = ours[ours["des"] == r["des"]]
-        dt = (mine["jd_tdb"] - r["jd"]).abs()
-        if len(mine) and dt.min() < 3.0:
-            m = mine.loc[dt.idxmin()]
-            our = (m["jd_tdb"], m["dist_au"], m["v_rel_kms"])
-        else:
-            our = (np.nan, np.nan, np.nan)
-        rows.append(
-            {
-                "des": r["des"],
-                "jpl_jd_tdb": r["jd"],
-                "jpl_dist_au": r["dist"],
-                "our_jd_tdb": our[0],
-                "our_dist_au": our[1],
-                "rel_dist_err": abs(our[1] - r["dist"]) / r["dist"],
-                "dt_min": (our[0] - r["jd"]) * 1440.0,
-                "v_rel_kms": our[2],
-                "jpl_v_rel_kms": r["v_rel"],
-            }
-        )
-    table = pd.DataFrame(rows)
-    err = table["rel_dist_err"].fillna(np.inf).to_numpy()
-    dt_abs = table["dt_min"].abs().fillna(np.inf).to_numpy()
+    table = match_approaches(ref, ours)
     summary = {
-        "n": len(table),
+        **comparison_summary(table),
         "n_objects": len(objects),
-        "n_unmatched": int(table["our_jd_tdb"].isna().sum()),
-        "median_rel_dist_err": float(np.median(err)),
-        "p95_rel_dist_err": float(np.percentile(err, 95)),
-        "max_rel_dist_err": float(np.max(err)),
-        "fraction_within_1min": float(np.mean(dt_abs <= 1.0)),
-        "median_abs_dt_min": float(np.median(dt_abs)),
-        "median_rel_v_err": float(
-            np.nanmedian(np.abs(table["v_rel_kms"] / table["jpl_v_rel_kms"] - 1))
-        ),
         "epoch_jd_tdb": epoch_jd_tdb,
         "max_dist_au": max_dist_au,
         "mode": settings.mode,

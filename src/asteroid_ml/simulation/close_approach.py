@@ -170,6 +170,37 @@ def _geocentric_rv(pos: np.ndarray, vel: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.einsum("ij,ij->i", r, v), np.linalg.norm(r, axis=1)
 
 
+def _minima_between(
+    prev: tuple[float, np.ndarray, np.ndarray, np.ndarray],
+    now: tuple[float, np.ndarray, np.ndarray, np.ndarray],
+    distance: np.ndarray,
+    direction: float,
+    gate: float,
+) -> list[_Bracket]:
+    """Brackets of the particles whose geocentric r·v changed from - to + (in real time)
+    between two samples ``(t, pos, vel, r·v)`` and that are within ``gate`` au now."""
+    t_prev, p0, v0, f0 = prev
+    t_now, p1, v1, f1 = now
+    if direction > 0:
+        hits = np.flatnonzero((f0 < 0) & (f1 >= 0) & (distance < gate))
+    else:
+        hits = np.flatnonzero((f1 < 0) & (f0 >= 0) & (distance < gate))
+    early = (t_now, p1, v1) if direction < 0 else (t_prev, p0, v0)
+    late_t = t_prev if direction < 0 else t_now
+    return [
+        _Bracket(
+            int(k),
+            early[0],
+            late_t,
+            early[1][:N_MASSIVE].copy(),
+            early[2][:N_MASSIVE].copy(),
+            early[1][N_MASSIVE + k].copy(),
+            early[2][N_MASSIVE + k].copy(),
+        )
+        for k in hits
+    ]
+
+
 def _leg(
     t0: float,
     t1: float,
@@ -238,25 +269,7 @@ def _leg(
             sim.integrate(t_next, exact_finish_time=int(last))
             p1, v1 = _state(sim)
             f1, d1 = _geocentric_rv(p1, v1)
-            t_prev, p0, v0, f0 = prev
-            if direction > 0:
-                hits = np.flatnonzero((f0 < 0) & (f1 >= 0) & (d1 < gate))
-            else:
-                hits = np.flatnonzero((f1 < 0) & (f0 >= 0) & (d1 < gate))
-            for k in hits:
-                early = (sim.t, p1, v1) if direction < 0 else (t_prev, p0, v0)
-                late_t = t_prev if direction < 0 else sim.t
-                brackets.append(
-                    _Bracket(
-                        int(k),
-                        early[0],
-                        late_t,
-                        early[1][:N_MASSIVE].copy(),
-                        early[2][:N_MASSIVE].copy(),
-                        early[1][N_MASSIVE + k].copy(),
-                        early[2][N_MASSIVE + k].copy(),
-                    )
-                )
+            brackets += _minima_between(prev, (sim.t, p1, v1, f1), d1, direction, gate)
             prev = (sim.t, p1, v1, f1)
         if direction * (tb - sim.t) > 0:
             sim.integrate(tb, exact_finish_time=1)
