@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from asteroid_ml.config import load_config
+from asteroid_ml.constants import GAUSSIAN_FWHM_PER_SIGMA
 from asteroid_ml.models.baselines import (
     load_baseline,
     predict_baseline,
@@ -16,7 +17,6 @@ from asteroid_ml.models.baselines import (
 )
 from asteroid_ml.models.features import (
     DETECTOR_FEATURES,
-    FWHM_PER_SIGMA,
     element_features,
     image_features,
 )
@@ -57,7 +57,7 @@ def test_features_of_hand_made_cutouts():
     np.testing.assert_allclose(f["peak_offset_px"][:3], np.hypot(0.5, 0.5), rtol=1e-6)
     assert f["sharpness"][0] > 0.95 and f["sharpness"][1] < 0.3  # single pixel vs resolved source
     # FWHM of a round Gaussian of sigma 2 px (bright: the 2-sigma cut hardly matters)
-    np.testing.assert_allclose(f["fwhm_px"][1], FWHM_PER_SIGMA * 2.0, rtol=0.1)
+    np.testing.assert_allclose(f["fwhm_px"][1], GAUSSIAN_FWHM_PER_SIGMA * 2.0, rtol=0.1)
     assert f["ellipticity"][1] < 0.05 and f["ellipticity"][2] > 0.6
     assert f["line_excess"][3] > 5 * max(f["line_excess"][1], 1.0)
     assert f["aperture_snr"][1] > f["aperture_snr"][0]

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from asteroid_ml.config import ConfigError, section_with_defaults, validate_config
+from asteroid_ml.constants import GAUSSIAN_FWHM_PER_SIGMA
 from asteroid_ml.dataset import injection as inj
 from asteroid_ml.dataset import synthetic as syn
 from asteroid_ml.dataset.assemble import assemble_dataset
@@ -108,7 +109,7 @@ def test_rendered_trail_has_unit_flux_and_psf_width():
     xc, yc, length, _ = inj.image_moments(image)
     assert (xc, yc) == pytest.approx((31.3, 30.8), abs=1e-6)
     # pixel integration adds 1/12 px^2 to the variance of the Gaussian
-    sigma = 3.0 / inj.GAUSSIAN_FWHM_PER_SIGMA
+    sigma = 3.0 / GAUSSIAN_FWHM_PER_SIGMA
     y, x = np.mgrid[0:64, 0:64]
     var_x = (image * (x - xc) ** 2).sum()
     assert var_x == pytest.approx(sigma**2 + 1 / 12, rel=1e-3)

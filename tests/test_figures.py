@@ -13,6 +13,7 @@ import pytest
 
 from asteroid_ml import figures
 from asteroid_ml.dataset.card import NEGATIVE_KINDS
+from asteroid_ml.evaluation.metrics import Z_68, binned_fraction
 
 MODELS = ("detector_cnn", "detector_rf", "impactor_mlp", "impactor_rf")
 DSS2_TILES = np.array(
@@ -352,7 +353,7 @@ def test_confusion_matrix_cells_show_counts_and_row_fractions():
 def test_completeness_curve_values_and_wilson_interval():
     values = np.array([1.0, 1.5, 2.5, 2.6, 2.7, 2.8])
     detected = np.array([False, False, True, True, True, False])
-    p, lo, hi, n = figures.completeness_curve(values, detected, np.array([1.0, 2.0, 3.0, 4.0]))
+    p, lo, hi, n = binned_fraction(values, detected, [1.0, 2.0, 3.0, 4.0], Z_68)
     np.testing.assert_array_equal(n, [2, 4, 0])
     np.testing.assert_allclose(p[:2], [0.0, 0.75])
     assert np.isnan(p[2])

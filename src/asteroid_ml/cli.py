@@ -19,7 +19,7 @@ from typing import Any
 
 from asteroid_ml import __version__
 from asteroid_ml.config import DEFAULT_CONFIG_PATH
-from asteroid_ml.registry import MODELS
+from asteroid_ml.registry import MODELS, TASKS, model_names
 
 # --- configuration ---------------------------------------------------------------------
 
@@ -388,7 +388,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     dataset = Path(args.dataset)
-    model_dir = Path(args.out) / ("detector_cnn" if args.task == "detector" else "impactor_mlp")
+    (name,) = model_names(args.task, "lightning")
+    model_dir = Path(args.out) / name
     if args.task == "detector":
         train_detector(config, dataset, model_dir, args.threads)
     else:
@@ -402,7 +403,7 @@ def _add_train(subparsers: Any) -> None:
         help="train the CNN detector or the impactor MLP on an assembled dataset",
         description="Train a Lightning model; resumes from <out>/<model>/work/checkpoints/last.ckpt after an interruption.",
     )
-    p.add_argument("task", choices=["detector", "impactor"])
+    p.add_argument("task", choices=TASKS)
     p.add_argument("--config", default="config/config.yaml", help="workflow config YAML")
     p.add_argument("--dataset", default="results/dataset", help="dataset folder")
     p.add_argument("--out", default="results/models", help="models folder")
@@ -416,17 +417,12 @@ def _run_baseline(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     dataset = Path(args.dataset)
+    (name,) = model_names(args.task, "sklearn")
+    output = Path(args.out) / name / MODELS[name].filename
     if args.task == "detector":
-        train_detector_baseline(
-            config, dataset, Path(args.out) / "detector_rf" / "model.joblib", args.threads
-        )
+        train_detector_baseline(config, dataset, output, args.threads)
     else:
-        train_impactor_baseline(
-            config,
-            dataset / "elements.parquet",
-            Path(args.out) / "impactor_rf" / "model.joblib",
-            args.threads,
-        )
+        train_impactor_baseline(config, dataset / "elements.parquet", output, args.threads)
     return 0
 
 
@@ -434,7 +430,7 @@ def _add_baseline(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "baseline", help="fit a scikit-learn random-forest baseline (detector or impactor)"
     )
-    p.add_argument("task", choices=["detector", "impactor"])
+    p.add_argument("task", choices=TASKS)
     p.add_argument("--config", default="config/config.yaml", help="workflow config YAML")
     p.add_argument("--dataset", default="results/dataset", help="dataset folder")
     p.add_argument("--out", default="results/models", help="models folder")

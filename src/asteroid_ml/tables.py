@@ -122,12 +122,19 @@ ELEMENTS_COLUMNS = [
 ]  # fmt: skip
 
 
-def read_table(path: str | os.PathLike[str], columns: Sequence[str], what: str) -> pd.DataFrame:
-    """Read ``columns`` of a Parquet file; clear errors naming the file and the column."""
+def read_table(
+    path: str | os.PathLike[str], columns: Sequence[str] | None, what: str
+) -> pd.DataFrame:
+    """Read ``columns`` (None: all) of a Parquet file, or a whole CSV file (``.csv``);
+    clear errors naming the file and the column."""
     import pyarrow.parquet as pq
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"{what} not found: {path}")
+    if str(path).endswith(".csv"):
+        return pd.read_csv(path, low_memory=False)
+    if columns is None:
+        return pd.read_parquet(path)
     present = set(pq.read_schema(path).names)
     missing = [c for c in columns if c not in present]
     if missing:

@@ -26,11 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from asteroid_ml.constants import GAUSSIAN_FWHM_PER_SIGMA
 from asteroid_ml.dataset.sky import sky_statistics
 from asteroid_ml.hips.wcs import CutoutGeometry
-
-#: FWHM of a Gaussian in units of its standard deviation, 2 sqrt(2 ln 2).
-GAUSSIAN_FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 #: Maximum spacing (pixels) between the PSF copies that sample a trail.
 TRAIL_SAMPLING_PX = 0.2

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Median absolute deviation of a unit Gaussian (MAD -> sigma factor is its inverse).
-MAD_TO_SIGMA = 1.482602218505602
+from asteroid_ml.constants import MAD_TO_SIGMA
 
 
 def _sorted_median(sorted_rows: np.ndarray, counts: np.ndarray) -> np.ndarray:

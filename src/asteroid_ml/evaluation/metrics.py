@@ -18,6 +18,11 @@ import numpy as np
 #: Curves in metrics.json are thinned to at most this many points.
 MAX_CURVE_POINTS = 400
 
+#: z of a 68 % (one-sigma) interval, used for error bars in figures.
+Z_68 = 1.0
+#: z of a 95 % interval, used for every interval that metrics.json reports.
+Z_95 = 1.959964
+
 
 def _check_binary(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     labels = np.asarray(labels).astype(int)
@@ -49,7 +54,7 @@ def threshold_at_recall(labels: np.ndarray, scores: np.ndarray, target_recall: f
     return float(positive[k - 1])
 
 
-def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
+def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
     """Wilson score interval (default 95 %) of a binomial proportion ``successes / trials``.
 
     Recalls here are measured on tens of simulated impactors (51 in the default test
@@ -171,6 +176,33 @@ def binary_metrics(
     return out
 
 
+def binned_fraction(
+    values: np.ndarray, hits: np.ndarray, bin_edges: Sequence[float], z: float = Z_95
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fraction of ``hits`` in bins of ``values``, with its Wilson interval.
+
+    Bins are [edge_i, edge_i+1); the last bin includes its upper edge; non-finite values
+    and values outside the edges are left out. Returns (fraction, lower, upper, n) per
+    bin; NaN where a bin is empty.
+    """
+    edges = np.asarray(bin_edges, dtype=float)
+    if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"completeness bin edges must increase: {bin_edges}")
+    v = np.asarray(values, dtype=float)
+    h = np.asarray(hits, dtype=bool)
+    ok = np.isfinite(v)
+    v, h = v[ok], h[ok]
+    which = np.searchsorted(edges, v, side="right") - 1
+    which[v == edges[-1]] = len(edges) - 2
+    inside = (which >= 0) & (which < len(edges) - 1)
+    n = np.bincount(which[inside], minlength=len(edges) - 1)
+    k = np.bincount(which[inside], weights=h[inside], minlength=len(edges) - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fraction = np.where(n > 0, k / np.maximum(n, 1), np.nan)
+    interval = np.array([wilson_interval(int(ki), int(ni), z) for ki, ni in zip(k, n, strict=True)])
+    return fraction, interval[:, 0], interval[:, 1], n
+
+
 def completeness_curve(
     labels: np.ndarray,
     scores: np.ndarray,
@@ -181,28 +213,17 @@ def completeness_curve(
 ) -> dict[str, Any]:
     """Fraction of positives with ``score >= threshold`` in bins of ``values`` (e.g. SNR, mag).
 
-    Bins are [edge_i, edge_i+1); the last bin includes its upper edge. Empty bins
-    have completeness NaN (null in JSON).
+    Bins as :func:`binned_fraction`; empty bins have completeness NaN (null in JSON).
     """
     labels, scores = _check_binary(labels, scores)
-    edges = np.asarray(bin_edges, dtype=float)
-    if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
-        raise ValueError(f"completeness bin edges must increase: {bin_edges}")
     pos = labels == 1
-    v, s = np.asarray(values, float)[pos], scores[pos]
-    ok = np.isfinite(v)
-    v, s = v[ok], s[ok]
-    which = np.searchsorted(edges, v, side="right") - 1
-    which[v == edges[-1]] = len(edges) - 2
-    inside = (which >= 0) & (which < len(edges) - 1)
-    n = np.bincount(which[inside], minlength=len(edges) - 1)
-    hits = np.bincount(which[inside], weights=(s[inside] >= threshold), minlength=len(edges) - 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        completeness = np.where(n > 0, hits / np.maximum(n, 1), np.nan)
+    completeness, _, _, n = binned_fraction(
+        np.asarray(values, float)[pos], scores[pos] >= threshold, bin_edges
+    )
     return {
         "variable": variable,
         "threshold": threshold,
-        "bin_edges": edges.tolist(),
+        "bin_edges": np.asarray(bin_edges, dtype=float).tolist(),
         "completeness": completeness.tolist(),
         "n": n.astype(int).tolist(),
     }

@@ -16,7 +16,6 @@ from asteroid_ml.figures.dataset import (
     tile_outlines,
 )
 from asteroid_ml.figures.evaluation import (
-    completeness_curve,
     plot_completeness,
     plot_confusion_matrices,
     plot_hoi_real_catalog,
@@ -46,7 +45,6 @@ __all__ = [
     "PAGE_WIDTH_IN",
     "STYLE",
     "asinh_stretch",
-    "completeness_curve",
     "epoch_losses",
     "figure_style",
     "make_figure",

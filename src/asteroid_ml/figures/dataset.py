@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from asteroid_ml.constants import MAD_TO_SIGMA
 from asteroid_ml.dataset.card import NEGATIVE_KINDS
 from asteroid_ml.figures.style import (
     PAGE_WIDTH_IN,
@@ -244,7 +245,7 @@ def asinh_stretch(image: np.ndarray, softening_sigma: float = 2.0) -> np.ndarray
         return np.zeros_like(img)
     values = img[finite]
     median = np.median(values)
-    sigma = 1.4826 * np.median(np.abs(values - median))
+    sigma = MAD_TO_SIGMA * np.median(np.abs(values - median))
     if not sigma > 0:
         sigma = float(values.std()) or 1.0
     z = np.where(finite, (img - median) / sigma, 0.0)

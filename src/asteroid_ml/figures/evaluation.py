@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from asteroid_ml.evaluation.metrics import Z_68, binned_fraction
 from asteroid_ml.figures.style import (
     PAGE_WIDTH_IN,
     PALETTE,
@@ -211,28 +212,6 @@ def plot_score_histograms(
 
 
 # --------------------------------------------------------------------------- 8. completeness
-def completeness_curve(
-    values: np.ndarray, detected: np.ndarray, bin_edges: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Detected fraction per bin with 68 % Wilson intervals.
-
-    Returns (completeness, lower, upper, n) per bin; NaN where a bin is empty.
-    """
-    values = np.asarray(values, dtype=float)
-    detected = np.asarray(detected, dtype=bool)
-    which = np.digitize(values, bin_edges) - 1
-    nbins = len(bin_edges) - 1
-    valid = (which >= 0) & (which < nbins)
-    n = np.bincount(which[valid], minlength=nbins).astype(float)
-    k = np.bincount(which[valid], weights=detected[valid], minlength=nbins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        z = 1.0  # 68 % interval
-        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return p, centre - half, centre + half, n
-
-
 @styled
 def plot_completeness(
     predictions: Mapping[str, pd.DataFrame],
@@ -269,8 +248,8 @@ def plot_completeness(
         for k, (model, frame) in enumerate(positives.items()):
             style = model_style(model)
             detected = frame["score"].to_numpy(dtype=float) >= thresholds[model]
-            p, low, high, n = completeness_curve(
-                frame[column].to_numpy(dtype=float), detected, edges
+            p, low, high, n = binned_fraction(
+                frame[column].to_numpy(dtype=float), detected, edges, Z_68
             )
             ok = n > 0
             # Dodge the models sideways by a few per cent of a bin so overlapping points stay visible.

@@ -38,25 +38,15 @@ from asteroid_ml.figures.training import plot_training_curves
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn (keeps `asteroid-ml` fast)
     from matplotlib.figure import Figure
 
+from asteroid_ml.tables import read_table
+
 log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- loaders (files -> figure)
 def _read_table(path: str | os.PathLike[str], columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """A Parquet or CSV table; ``columns`` (Parquet only) reads just those, naming a missing one."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"figure input not found: {path}")
-    if path.suffix == ".csv":
-        return pd.read_csv(path, low_memory=False)
-    if columns is not None:
-        import pyarrow.parquet as pq
-
-        missing = sorted(set(columns) - set(pq.read_schema(path).names))
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-        return pd.read_parquet(path, columns=list(columns))
-    return pd.read_parquet(path)
+    """A figure input (Parquet or CSV), only ``columns`` of a Parquet file if given."""
+    return read_table(path, columns, "figure input")
 
 
 def _read_json(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from asteroid_ml.figures.style import (
     require_columns,
     styled,
 )
-from asteroid_ml.registry import TASK_TITLE
+from asteroid_ml.registry import MODELS, TASK_TITLE
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn (keeps `asteroid-ml` fast)
     from matplotlib.figure import Figure
@@ -77,7 +77,7 @@ def plot_training_curves(curves: Mapping[str, pd.DataFrame]) -> Figure:
             )
         ax.set_xlabel("Epoch")
         ax.set_ylabel("Binary cross-entropy loss")
-        title = f"{model_style(model)['label']} ({TASK_TITLE['detector' if model.startswith('detector') else 'impactor'].lower()})"
+        title = f"{model_style(model)['label']} ({TASK_TITLE[MODELS[model].task].lower() if model in MODELS else ''})"
         ax.set_title(title)
         ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
         ax.legend(loc="best")  # few points: "best" is cheap and deterministic

@@ -17,10 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-#: MAD -> standard deviation for Gaussian noise.
-MAD_TO_SIGMA = 1.4826
-#: Gaussian FWHM / sigma.
-FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
+from asteroid_ml.constants import GAUSSIAN_FWHM_PER_SIGMA, MAD_TO_SIGMA
 
 DETECTOR_FEATURES = (
     "peak_snr",  # max pixel (sigma units) in the central disc
@@ -130,7 +127,7 @@ def _features_chunk(x: np.ndarray) -> np.ndarray:
             (zc > 5).sum(axis=(1, 2)),
             np.where(has_light, np.sqrt(trace / 2.0), 0.0),
             ellipticity,
-            np.where(has_light, FWHM_PER_SIGMA * minor_sigma, 0.0),
+            np.where(has_light, GAUSSIAN_FWHM_PER_SIGMA * minor_sigma, 0.0),
             sharpness,
             line_excess,
             z.reshape(n, -1).max(axis=1),
