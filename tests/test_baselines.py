@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from asteroid_ml.config import load_config
-from asteroid_ml.constants import GAUSSIAN_FWHM_PER_SIGMA
+from asteroid_ml.constants import GAUSSIAN_FWHM_PER_SIGMA, MAD_TO_SIGMA
 from asteroid_ml.models.baselines import (
     load_baseline,
     predict_baseline,
@@ -51,7 +51,7 @@ def test_features_of_hand_made_cutouts():
     column = _background()
     column[:, 3] += 30.0
     f = _f([hot, star, trail, column])
-    sigma = 1.4826
+    sigma = MAD_TO_SIGMA
     # the hot pixel (on a 99 row) shifts the median to 101; the MAD stays 1
     np.testing.assert_allclose(f["peak_snr"][0], (99 + 1000 - 101) / sigma, rtol=1e-9)
     np.testing.assert_allclose(f["peak_offset_px"][:3], np.hypot(0.5, 0.5), rtol=1e-6)
