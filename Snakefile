@@ -18,6 +18,7 @@ include: "workflow/rules/cutouts.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/hazard.smk"
 include: "workflow/rules/figures.smk"
 
 

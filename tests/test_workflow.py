@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from asteroid_ml.registry import MODELS, model_names
+
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -132,9 +134,28 @@ def test_evaluation_metrics(run_dir):
         metrics = json.loads((run_dir / "results" / "eval" / model / "metrics.json").read_text())
         assert metrics["roc_auc"] > floor, (model, metrics["roc_auc"])
     summary = pd.read_csv(run_dir / "results" / "eval" / "summary.csv")
-    assert len(summary) == 4
+    assert list(summary["model"]) == list(MODELS)
     real = pd.read_parquet(run_dir / "results" / "eval" / "hoi_real_catalog.parquet")
     assert len(real) > 4000 and real["pha"].sum() > 300
+
+
+def test_real_catalog_summary_holds_every_impactor_model_and_baseline(run_dir):
+    eval_dir = run_dir / "results" / "eval"
+    summary = pd.read_csv(eval_dir / "real_catalog_summary.csv")
+    expected = {(m, label) for m in model_names("impactor") for label in ("pha", "future_approach")}
+    assert set(zip(summary["model"], summary["label"], strict=True)) == expected
+    assert (summary["n"] == 4226).all()
+    pha = summary[summary["label"] == "pha"]
+    assert (pha["n_positive"] == 363).all()
+    for _, row in summary.iterrows():
+        assert row["recall_ci95_low"] <= row["recall"] <= row["recall_ci95_high"], row
+        assert 0.0 <= row["flagged_fraction"] <= 1.0
+    # the minimum-future-MOID baseline defines the physics label: it ranks it perfectly
+    future = summary[(summary["label"] == "future_approach")].set_index("model")
+    assert future.loc["impactor_moid_future", "roc_auc"] == pytest.approx(1.0, abs=1e-3)
+    approachers = pd.read_csv(eval_dir / "future_approachers.csv")
+    assert (approachers["moid_now_au"] > 0.05).all() and (approachers["future_approach"] == 1).all()
+    assert "first_approach" in approachers.columns
 
 
 def test_figures_are_pngs_and_pdfs(run_dir):

@@ -506,7 +506,7 @@ def _run_figure(args: argparse.Namespace) -> int:
         inputs.setdefault(key, []).append(value)
     # single files as plain strings (the loaders accept lists for multi-file inputs)
     inputs = {
-        k: v[0] if len(v) == 1 and k not in {"sim", "metrics", "predictions"} else v
+        k: v[0] if len(v) == 1 and k not in {"sim", "metrics", "predictions", "forward"} else v
         for k, v in inputs.items()
     }
     if args.dpi:

@@ -16,8 +16,9 @@ TASK_TITLE = {"detector": "Asteroid detection", "impactor": "Impactor classifica
 class ModelSpec:
     """A trained model of the workflow.
 
-    ``framework`` is ``lightning`` (checkpoint ``best.ckpt``) or ``sklearn``
-    (``model.joblib``); ``label``, ``colour`` (a name of the figures' palette) and
+    ``framework`` is ``lightning`` (checkpoint ``best.ckpt``), ``sklearn``
+    (``model.joblib``) or ``physics`` (a formula, nothing trained: the MOID baselines of
+    :mod:`asteroid_ml.evaluation.hazard`); ``label``, ``colour`` (a name of the figures' palette) and
     ``linestyle`` are how every figure draws it.
     """
 
@@ -27,6 +28,11 @@ class ModelSpec:
     label: str
     colour: str
     linestyle: str
+
+    @property
+    def trained(self) -> bool:
+        """False for the physics baselines (no model file)."""
+        return self.framework != "physics"
 
     @property
     def filename(self) -> str:
@@ -41,6 +47,8 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("detector_rf", "detector", "sklearn", "Random forest", "orange", "--"),
         ModelSpec("impactor_mlp", "impactor", "lightning", "MLP", "green", "-"),
         ModelSpec("impactor_rf", "impactor", "sklearn", "Random forest", "vermillion", "--"),
+        ModelSpec("impactor_moid_now", "impactor", "physics", "MOID now", "purple", ":"),
+        ModelSpec("impactor_moid_future", "impactor", "physics", "Min. future MOID", "black", "-."),
     )
 }
 

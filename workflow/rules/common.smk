@@ -124,14 +124,37 @@ def model_file(model):
     return f"results/models/{model}/{MODELS[model].filename}"
 
 
+def forward_shards():
+    """Forward runs of every simulation shard: results/forward/{population}/shard-K.parquet"""
+    return [s.replace("results/sim/", "results/forward/") for s in all_sim_shards()]
+
+
 def evaluate_inputs(wildcards):
-    inputs = {"model": model_file(wildcards.model)}
-    if MODELS[wildcards.model].task == "detector":
+    spec = MODELS[wildcards.model]
+    inputs = {"model": model_file(wildcards.model)} if spec.trained else {}
+    if spec.framework == "physics":
+        inputs["forward"] = forward_shards()
+    if spec.task == "detector":
         inputs.update(
             test="results/dataset/test.npy", manifest="results/dataset/manifest.parquet"
         )
     else:
         inputs["elements"] = "results/dataset/elements.parquet"
+    return inputs
+
+
+def real_catalog_inputs(wildcards):
+    """Inputs of rule real_catalog_summary: the catalog, its forward runs, and the file and
+    metrics.json (operating threshold) of every impactor model and baseline."""
+    shards = shard_ids(config["hazard"]["catalog_shards"])
+    inputs = {
+        "catalog": repo_file("resources/neo/neos-2020.csv"),
+        "forward": [f"results/forward/catalog/shard-{s}.parquet" for s in shards],
+    }
+    for name in model_names("impactor"):
+        inputs[f"metrics_{name}"] = f"results/eval/{name}/metrics.json"
+        if MODELS[name].trained:
+            inputs[f"model_{name}"] = model_file(name)
     return inputs
 
 

@@ -85,6 +85,20 @@ FIGURES = {
         5,
         {},
     ),
+    "hazard": (
+        "real_neos",
+        {
+            "summary": "results/eval/real_catalog_summary.csv",
+            "scores": "results/eval/real_catalog_scores.parquet",
+            "forward": [
+                f"results/forward/catalog/shard-{s}.parquet"
+                for s in shard_ids(config["hazard"]["catalog_shards"])
+            ],
+        },
+        2000,
+        5,
+        {},
+    ),
     "hoi_real_catalog": (
         "real_neos",
         {

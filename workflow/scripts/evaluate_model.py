@@ -8,9 +8,10 @@ with rule_logging(snakemake):
     evaluate_model(
         snakemake.config,
         snakemake.wildcards.model,
-        snakemake.input.model,
+        snakemake.input.get("model", ""),
         Path(dataset).parent,
         snakemake.output.metrics,
         snakemake.output.predictions,
         threads=snakemake.threads,
+        forward_paths=list(snakemake.input.get("forward", [])),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,9 +113,10 @@ def _detector_splits(
 
 
 def _impactor_splits(
-    spec: ModelSpec, model_path: Path, dataset_dir: Path, threads: int
+    spec: ModelSpec, model_path: Path, dataset_dir: Path, threads: int, score: Any
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Test predictions (one row per object) and the validation labels and scores."""
+    """Test predictions (one row per object) and the validation labels and scores;
+    ``score(table)`` gives the scores of the rows of an elements table."""
     from asteroid_ml.models.datamodules import load_elements
 
     table = load_elements(dataset_dir / "elements.parquet")
@@ -124,13 +125,12 @@ def _impactor_splits(
         {
             "object_id": test["object_id"].astype(str).to_numpy(),
             "label": test["label"].to_numpy(int),
-            "score": score_elements(spec.name, model_path, test, threads),
+            "score": score(test),
             "population": test["population"].astype(str).to_numpy(),
         }
     )
     val = table[table["split"] == "val"].reset_index(drop=True)
-    val_scores = score_elements(spec.name, model_path, val, threads)
-    return predictions, val["label"].to_numpy(int), val_scores
+    return predictions, val["label"].to_numpy(int), score(val)
 
 
 def operating_threshold(
@@ -201,12 +201,38 @@ def evaluate_model(
     metrics_path: str | Path,
     predictions_path: str | Path,
     threads: int = 1,
+    forward_paths: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
-    """Score the test split with one model; write predictions.parquet and metrics.json."""
+    """Score the test split with one model; write predictions.parquet and metrics.json.
+
+    The MOID baselines (framework ``physics``) read the forward runs of the simulated
+    objects (``forward_paths``) instead of a model file (``model_path`` is ignored).
+    """
     spec = model_spec(model_name)
     cfg = config["evaluation"]
-    splits = _detector_splits if spec.task == "detector" else _impactor_splits
-    predictions, val_labels, val_scores = splits(spec, Path(model_path), Path(dataset_dir), threads)
+    if spec.task == "detector":
+        predictions, val_labels, val_scores = _detector_splits(
+            spec, Path(model_path), Path(dataset_dir), threads
+        )
+    else:
+        if spec.framework == "physics":
+            from asteroid_ml.evaluation.hazard import physics_scores, read_forward
+
+            forward = read_forward(forward_paths)
+            limit = float(config["hazard"]["moid_au"])
+
+            def score(table: pd.DataFrame) -> np.ndarray:
+                ids = table["object_id"].astype(str).tolist()
+                return physics_scores(spec.name, forward, "object_id", ids, limit)
+
+        else:
+
+            def score(table: pd.DataFrame) -> np.ndarray:
+                return score_elements(spec.name, Path(model_path), table, threads)
+
+        predictions, val_labels, val_scores = _impactor_splits(
+            spec, Path(model_path), Path(dataset_dir), threads, score
+        )
     labels = predictions["label"].to_numpy()
     scores = predictions["score"].to_numpy()
     metrics: dict[str, Any] = {"model": model_name, "task": spec.task}

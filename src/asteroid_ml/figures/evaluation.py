@@ -346,3 +346,79 @@ def plot_hoi_real_catalog(catalog: pd.DataFrame, threshold: float) -> Figure:
     panel_label(ax_hist, "a")
     panel_label(ax_moid, "b")
     return fig
+
+
+@styled
+def plot_hazard(
+    summary: pd.DataFrame, scores: pd.DataFrame, forward: pd.DataFrame, limit_au: float
+) -> Figure:
+    """Every impactor model and MOID baseline on the real NEOs (a), and the NEOs' MOID today
+    against their smallest MOID in the forward run (b)."""
+    require_columns(
+        summary,
+        ["model", "label", "roc_auc", "recall", "recall_ci95_low", "recall_ci95_high"],
+        "real-catalog summary",
+    )
+    fig = new_figure(PAGE_WIDTH_IN, 2.8)
+    ax_auc, ax_moid = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.0, 1.2]})
+    models = list(dict.fromkeys(summary["model"]))
+    labels = ("pha", "future_approach")
+    width = 0.38
+    for k, label in enumerate(labels):
+        rows = summary[summary["label"] == label].set_index("model").reindex(models)
+        x = np.arange(len(models)) + (k - 0.5) * width
+        ax_auc.bar(
+            x,
+            rows["roc_auc"],
+            width,
+            color=PALETTE["blue"] if k == 0 else PALETTE["vermillion"],
+            label={"pha": "PHA flag today", "future_approach": "physics label (forward run)"}[
+                label
+            ],
+        )
+    ax_auc.set_xticks(np.arange(len(models)))
+    ax_auc.set_xticklabels([model_style(m)["label"] for m in models], rotation=30, ha="right")
+    ax_auc.set_ylim(0.0, 1.3)
+    ax_auc.set_yticks(np.linspace(0.0, 1.0, 6))
+    ax_auc.axhline(0.5, color=PALETTE["grey"], lw=0.6, ls=":")
+    ax_auc.set_ylabel("ROC-AUC on the real NEOs")
+    ax_auc.legend(loc="upper center", ncol=2, fontsize=6)
+    panel_label(ax_auc, "a")
+
+    require_columns(
+        forward, ["des", "moid_now_au", "moid_min_au", "future_approach"], "forward runs"
+    )
+    table = forward.merge(scores[["des", "pha"]], on="des", how="inner")
+    floor = 1e-5
+    now = np.maximum(table["moid_now_au"].to_numpy(float), floor)
+    future = np.maximum(table["moid_min_au"].to_numpy(float), floor)
+    pha = table["pha"].to_numpy(bool)
+    ax_moid.scatter(
+        now[~pha],
+        future[~pha],
+        s=2,
+        color=PALETTE["grey"],
+        linewidths=0,
+        rasterized=True,
+        label=f"not PHA ({(~pha).sum():,})",
+    )
+    ax_moid.scatter(
+        now[pha],
+        future[pha],
+        s=3,
+        color=PALETTE["vermillion"],
+        linewidths=0,
+        rasterized=True,
+        label=f"PHA ({pha.sum():,})",
+    )
+    ax_moid.axvline(limit_au, color="k", lw=0.6, ls="--")
+    ax_moid.axhline(limit_au, color="k", lw=0.6, ls="--")
+    ax_moid.set_xscale("log")
+    ax_moid.set_yscale("log")
+    ax_moid.set_xlabel("Earth MOID at the epoch (au)")
+    ax_moid.set_ylabel("Smallest Earth MOID in the window (au)")
+    crossing = ((now > limit_au) & (future <= limit_au) & ~pha).sum()
+    ax_moid.set_title(f"{crossing} non-PHAs reach MOID ≤ {limit_au:g} au", fontsize=7)
+    ax_moid.legend(loc="lower right", markerscale=3, fontsize=6)
+    panel_label(ax_moid, "b")
+    return fig

@@ -20,6 +20,7 @@ from asteroid_ml.figures.dataset import plot_example_cutouts, plot_sky_map
 from asteroid_ml.figures.evaluation import (
     plot_completeness,
     plot_confusion_matrices,
+    plot_hazard,
     plot_hoi_real_catalog,
     plot_roc_pr,
     plot_score_histograms,
@@ -160,6 +161,18 @@ def load_close_approach_validation(inputs: Mapping[str, Any], config: Mapping[st
     return plot_close_approach_validation(_read_table(inputs["comparison"]))
 
 
+def load_hazard(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> Figure:
+    """inputs: ``summary`` (real_catalog_summary.csv), ``scores`` (real_catalog_scores.parquet),
+    ``forward`` (the catalog's forward-run shards)."""
+    forward = pd.concat([_read_table(p) for p in _as_list(inputs["forward"])], ignore_index=True)
+    return plot_hazard(
+        _read_table(inputs["summary"]),
+        _read_table(inputs["scores"]),
+        forward,
+        float(config["hazard"]["moid_au"]),
+    )
+
+
 #: Figure name -> loader. The rule ``figure_<name>`` writes ``results/figures/<name>.{png,pdf}``.
 FIGURES: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], Figure]] = {
     "orbital_elements": load_orbital_elements,
@@ -172,6 +185,7 @@ FIGURES: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], Figure]] = {
     "completeness": load_completeness,
     "hoi_real_catalog": load_hoi_real_catalog,
     "close_approach_validation": load_close_approach_validation,
+    "hazard": load_hazard,
 }
 
 

@@ -355,6 +355,37 @@ def propagate_close_approaches(
     return table.sort_values(["particle", "jd_tdb"], ignore_index=True)
 
 
+def propagate_states(
+    pos: np.ndarray,
+    vel: np.ndarray,
+    t0_jd_tdb: float,
+    t1_jd_tdb: float,
+    settings: PropagationSettings | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Heliocentric ecliptic states (au, au/day) of test particles moved from ``t0`` to ``t1``
+    (JD TDB, either direction) with IAS15, the planets put back on the ephemeris every
+    ``settings.reset_days``."""
+    settings = settings or PropagationSettings()
+    span = abs(t1_jd_tdb - t0_jd_tdb)
+    if span == 0 or len(pos) == 0:
+        return np.array(pos, dtype=float), np.array(vel, dtype=float)
+    direction = 1.0 if t1_jd_tdb > t0_jd_tdb else -1.0
+    n_seg = max(1, int(np.ceil(span / settings.reset_days - 1e-12)))
+    edges = t0_jd_tdb + direction * np.minimum(np.arange(n_seg + 1) * span / n_seg, span)
+    massive_pos, massive_vel = barycentric_states(edges)
+    sun = BODIES.index("sun")
+    cur_pos = np.asarray(pos, dtype=float) + massive_pos[0, sun]
+    cur_vel = np.asarray(vel, dtype=float) + massive_vel[0, sun]
+    for s in range(n_seg):
+        sim = make_simulation(
+            edges[s], massive_pos[s], massive_vel[s], cur_pos, cur_vel, settings.gr
+        )
+        sim.integrate(edges[s + 1], exact_finish_time=1)
+        p, v = _state(sim)
+        cur_pos, cur_vel = p[N_MASSIVE:], v[N_MASSIVE:]
+    return cur_pos - massive_pos[-1, sun], cur_vel - massive_vel[-1, sun]
+
+
 def calendar_tdb(jd_tdb: np.ndarray) -> list[str]:
     """'YYYY-MM-DD HH:MM' (TDB, rounded to the minute) for Julian dates."""
     from astropy import units as u

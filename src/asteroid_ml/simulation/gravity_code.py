@@ -76,6 +76,9 @@ class GravityCode:
         # particle id in the code -> (time in days, body name) of its first collision
         self._collisions: dict[int, tuple[float, str]] = {}
         self._body_ids: dict[int, str] = {}
+        # (particle id in the code, body name) -> (time in days, distance in au) of the
+        # closest encounter minimum in Mercury's record
+        self._closest: dict[tuple[int, str], tuple[float, float]] = {}
         self._id_of_key: dict[int, int] = {}  # AMUSE particle key -> id in the code
 
     # Lifecycle -------------------------------------------------------------------------
@@ -313,7 +316,12 @@ class GravityCode:
         radius_au = {i: RADIUS_KM[b] / AU_KM for i, b in self._body_ids.items()}
         for t, a, b, d in minima:
             for body_id, other in ((a, b), (b, a)):
-                if body_id in radius_au and other not in self._body_ids and d < radius_au[body_id]:
+                if body_id not in radius_au or other in self._body_ids:
+                    continue
+                key = (int(other), self._body_ids[body_id])
+                if key not in self._closest or d < self._closest[key][1]:
+                    self._closest[key] = (float(t), float(d))
+                if d < radius_au[body_id]:
                     self._record_collision(int(other), float(t), self._body_ids[body_id])
 
     def _remove_huayno_contacts(self, contact: Any) -> None:
@@ -341,6 +349,15 @@ class GravityCode:
         found = [self._collisions.get(self._id_of_key[k]) for k in handles.tolist()]
         t = np.array([np.nan if f is None else f[0] for f in found], dtype=float)
         return t, [None if f is None else f[1] for f in found]
+
+    def closest_approaches(self, handles: np.ndarray, body: str) -> tuple[np.ndarray, np.ndarray]:
+        """Time (days since the start) and distance (au) of each particle's closest encounter
+        with ``body`` in Mercury's record (within the body's ``celimit`` Hill radii); NaN
+        where none was recorded (always for Huayno, which keeps no such record)."""
+        found = [self._closest.get((self._id_of_key[k], body)) for k in handles.tolist()]
+        t = np.array([np.nan if f is None else f[0] for f in found], dtype=float)
+        d = np.array([np.nan if f is None else f[1] for f in found], dtype=float)
+        return t, d
 
     def total_energy(self) -> float:
         return float(
