@@ -144,8 +144,8 @@ def evaluate_inputs(wildcards):
 
 
 def real_catalog_inputs(wildcards):
-    """Inputs of rule real_catalog_summary: the catalog, its forward runs, and the file and
-    metrics.json (operating threshold) of every impactor model and baseline."""
+    """Inputs of the real_catalog_summary rule: the catalog, its forward runs, and the file
+    and metrics.json (with the operating threshold) of every impactor model and baseline."""
     shards = shard_ids(config["hazard"]["catalog_shards"])
     inputs = {
         "catalog": repo_file("resources/neo/neos-2020.csv"),
