@@ -145,7 +145,8 @@ def evaluate_inputs(wildcards):
 
 def real_catalog_inputs(wildcards):
     """Inputs of the real_catalog_summary rule: the catalog, its forward runs, and the file
-    and metrics.json (with the operating threshold) of every impactor model and baseline."""
+    and metrics.json (with the operating threshold) of every impactor model and baseline.
+    """
     shards = shard_ids(config["hazard"]["catalog_shards"])
     inputs = {
         "catalog": repo_file("resources/neo/neos-2020.csv"),
