@@ -202,7 +202,9 @@ def verify_approaches(
     if len(top):
         catalog = load_catalog(catalog_path)
         rows = catalog[catalog["des"].isin(top["des"])][["des", *ELEMENT_KEYS, "epoch"]]
-        settings = PropagationSettings(sample_days=float(hz["verify_sample_days"]))
+        settings = PropagationSettings(
+            sample_days=float(hz["verify_sample_days"]), reset_days=float(hz["verify_reset_days"])
+        )
         with warnings.catch_warnings():
             # ERFA warns past AD 2100; astropy's built-in ephemeris is used up to AD 3000.
             warnings.simplefilter("ignore", erfa.ErfaWarning)
