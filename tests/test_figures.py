@@ -14,6 +14,7 @@ import pytest
 from asteroid_ml import figures
 from asteroid_ml.dataset.card import NEGATIVE_KINDS
 from asteroid_ml.evaluation.metrics import Z_68, binned_fraction
+from asteroid_ml.registry import model_names
 
 MODELS = ("detector_cnn", "detector_rf", "impactor_mlp", "impactor_rf")
 DSS2_TILES = np.array(
@@ -268,7 +269,25 @@ def all_synthetic_figures(seed: int = 1) -> dict[str, figures.Figure]:
         ),
         "hoi_real_catalog": figures.plot_hoi_real_catalog(synthetic_hoi_catalog(rng), 0.42),
         "close_approach_validation": figures.plot_close_approach_validation(synthetic_cad(rng)),
+        "hazard": figures.plot_hazard(*synthetic_hazard(rng)),
     }
+
+
+def synthetic_hazard(rng: np.random.Generator, n: int = 400):
+    """A real-catalog summary, scores and forward runs as rule real_catalog_summary writes them."""
+    des = [f"obj{k}" for k in range(n)]
+    now = 10 ** rng.uniform(-4, -0.5, n)
+    forward = pd.DataFrame(
+        {"des": des, "moid_now_au": now, "moid_min_au": now * rng.uniform(0.01, 1.0, n)}
+    )
+    forward["future_approach"] = (forward["moid_min_au"] <= 0.05).astype(int)
+    scores = pd.DataFrame({"des": des, "pha": (now <= 0.05) & (rng.random(n) < 0.2)})
+    rows = [
+        {"model": m, "label": label, "roc_auc": rng.uniform(0.5, 1.0), "recall": 0.9,
+         "recall_ci95_low": 0.85, "recall_ci95_high": 0.95}
+        for m in model_names("impactor") for label in ("pha", "future_approach")
+    ]  # fmt: skip
+    return pd.DataFrame(rows), scores, forward, 0.05
 
 
 # ----------------------------------------------------------------------------- tests

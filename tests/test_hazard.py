@@ -9,16 +9,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.metrics import roc_auc_score
 
 from asteroid_ml.config import load_config
 from asteroid_ml.evaluation.hazard import moid_score, physics_scores, summary_rows
 from asteroid_ml.evaluation.scoring import evaluate_model
 from asteroid_ml.models.baselines import train_impactor_baseline
+from asteroid_ml.models.series import (
+    SERIES_COLUMNS,
+    SERIES_FEATURES,
+    ImpactorSeriesNet,
+    series_features,
+)
 from asteroid_ml.models.synthetic import make_synthetic_dataset
+from asteroid_ml.models.training import load_checkpoint, score_batches, train_series
 from asteroid_ml.simulation import forward
 from asteroid_ml.simulation.close_approach import load_catalog, propagate_states
-from asteroid_ml.simulation.solar_system import GM_SUN, elements_to_state
+from asteroid_ml.simulation.solar_system import GM_SUN, elements_to_state, state_to_elements
 
 REPO = Path(__file__).resolve().parents[1]
 CATALOG = REPO / "resources" / "neo" / "neos-2020.csv"
@@ -168,3 +176,87 @@ def test_summary_rows_hand_computed():
     # Wilson 95 % for 1/2: centre (0.5 + z^2/4) / (1 + z^2/2) = 0.5, half 0.4129...
     assert rows.loc["pha", "recall_ci95_low"] == pytest.approx(0.0945, abs=1e-4)
     assert rows.loc["pha", "recall_ci95_high"] == pytest.approx(0.9055, abs=1e-4)
+
+
+def test_series_times_and_element_series_start_at_the_epoch():
+    config = _config(10.0, 5.0)
+    config["hazard"]["series_years"] = 20.0
+    config["hazard"]["series_samples"] = 3
+    times = forward.series_times(config)
+    step = config["simulation"]["timestep_days"]
+    assert times[0] == 0.0 and len(times) == 3
+    np.testing.assert_allclose(times / step, np.round(times / step))
+    assert abs(times[-1] - 20.0 * 365.25) < 3 * step
+    rows = _rows(["1685", "2020 HL3"])
+    pos, vel = forward.catalog_states_at_epoch(rows, 2459000.5)
+    series = forward.element_series(config, pos, vel)
+    assert series.shape == (2, 3, len(SERIES_COLUMNS))
+    # the first sample is the epoch itself: the catalog's elements and our MOID
+    elements = state_to_elements(pos, vel, GM_SUN)
+    np.testing.assert_allclose(series[:, 0, 0], elements["a_au"], rtol=1e-9)
+    np.testing.assert_allclose(series[:, 0, 1], elements["e"], rtol=1e-9)
+    assert series[0, 0, 0] == pytest.approx(
+        rows.loc[0, "a"], rel=1e-9
+    )  # Toro: elements at the epoch
+    np.testing.assert_allclose(
+        series[:, 0, 5], forward.forward_run(_config(1.0, 1.0), pos, vel)["moid_now_au"], rtol=1e-12
+    )
+    # 20 years back the orbits have changed, but only a little
+    assert np.all(np.abs(series[:, 2, 0] - series[:, 0, 0]) < 0.05)
+
+
+def test_series_features_and_network_shapes():
+    rng = np.random.default_rng(0)
+    raw = np.stack(
+        [rng.uniform(0.9, 2.5, (4, 7)), rng.uniform(0, 0.6, (4, 7)), rng.uniform(0, 20, (4, 7)),
+         rng.uniform(0, 360, (4, 7)), rng.uniform(0, 360, (4, 7)), rng.uniform(0, 0.3, (4, 7))],
+        axis=2,
+    )  # fmt: skip
+    x = series_features(raw)
+    assert x.shape == (4, len(SERIES_FEATURES), 7) and x.dtype == np.float32
+    net = ImpactorSeriesNet(n_epochs=7)
+    assert net(torch.from_numpy(x)).shape == (4,)
+    raw[1, 3, 0] = np.nan
+    with pytest.raises(ValueError, match="row 1"):
+        series_features(raw)
+
+
+def test_series_network_learns_a_moid_trend(tmp_path):
+    """Impactor-like series (MOID falling towards 0) against flat ones: the network separates them."""
+    dataset = make_synthetic_dataset(
+        tmp_path / "dataset", {"train": 8, "val": 4, "test": 4}, seed=4, n_objects=240
+    )
+    elements = pd.read_parquet(dataset / "elements.parquet")
+    rng = np.random.default_rng(1)
+    k = 10
+    trend = np.linspace(0.08, 0.0, k)
+    raw = np.empty((len(elements), k, 6))
+    raw[:, :, 0] = rng.uniform(1.0, 2.0, (len(elements), 1))
+    raw[:, :, 1] = rng.uniform(0.1, 0.5, (len(elements), 1))
+    raw[:, :, 2] = rng.uniform(0, 20, (len(elements), 1))
+    raw[:, :, 3] = rng.uniform(0, 360, (len(elements), 1))
+    raw[:, :, 4] = rng.uniform(0, 360, (len(elements), 1))
+    positive = elements["label"].to_numpy() == 1
+    raw[:, :, 5] = np.where(
+        positive[:, None],
+        trend + 0.01 * rng.random((len(elements), k)),
+        rng.uniform(0.05, 0.3, (len(elements), 1)),
+    )
+    table = tmp_path / "forward.parquet"
+    pd.DataFrame({"object_id": elements["object_id"].astype(str)}).to_parquet(table)
+    series = tmp_path / "series.npy"
+    np.save(series, raw)
+    config = copy.deepcopy(load_config(REPO / "config" / "test.yaml"))
+    config["training"]["series"].update(max_epochs=30, patience=30)
+    train_series(
+        config,
+        dataset / "elements.parquet",
+        [table],
+        [series],
+        tmp_path / "model",
+        enable_progress_bar=False,
+    )
+    model = load_checkpoint(tmp_path / "model" / "best.ckpt", "impactor_series")
+    test = elements[elements["split"] == "test"]
+    scores = score_batches(model, torch.from_numpy(series_features(raw[test.index.to_numpy()])))
+    assert roc_auc_score(test["label"], scores) > 0.95

@@ -24,6 +24,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from asteroid_ml.figures.registry import FIGURES as FIGURE_NAMES
+from asteroid_ml.registry import MODELS
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 pytest.register_assert_rewrite("conftest_cluster")
 from conftest_cluster import (  # noqa: E402
@@ -281,18 +284,13 @@ def test_slurm_profile_with_s3_default_storage(
     # the end of the chain is in the bucket too, with content
     keys = moto_s3.keys(f"{prefix}/results/")
     figures = [k for k in keys if k.startswith(f"{prefix}/results/figures/") and k.endswith(".png")]
-    assert len(figures) == 10, figures
+    assert len(figures) == len(FIGURE_NAMES), figures
     summary_key = f"{prefix}/results/eval/summary.csv"
     assert summary_key in keys
     download = tmp_path_factory.mktemp("slurm-s3-eval") / "summary.csv"
     moto_s3.download(summary_key, download)
     summary = pd.read_csv(download)
-    assert sorted(summary["model"]) == [
-        "detector_cnn",
-        "detector_rf",
-        "impactor_mlp",
-        "impactor_rf",
-    ]
+    assert sorted(summary["model"]) == sorted(MODELS)
     assert summary["roc_auc"].between(0.5, 1.0).all(), summary
 
 

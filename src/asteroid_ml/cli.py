@@ -382,28 +382,45 @@ def _add_dataset(subparsers: Any) -> None:
 # --- models ----------------------------------------------------------------------------
 
 
+def _simulated_forward_runs(folder: str) -> tuple[list[Path], list[Path]]:
+    """Forward-run tables of the simulated populations under ``folder`` and their element
+    series (``{population}/shard-K.parquet`` and ``series-K.npy``, as the rules write them)."""
+    tables = sorted(Path(folder).glob("[ib]*/shard-*.parquet"))
+    return tables, [
+        t.with_name(t.name.replace("shard-", "series-")).with_suffix(".npy") for t in tables
+    ]
+
+
 def _run_train(args: argparse.Namespace) -> int:
     from asteroid_ml.config import load_config
-    from asteroid_ml.models.training import train_detector, train_impactor
+    from asteroid_ml.models.training import train_detector, train_impactor, train_series
 
     config = load_config(args.config)
     dataset = Path(args.dataset)
-    (name,) = model_names(args.task, "lightning")
-    model_dir = Path(args.out) / name
-    if args.task == "detector":
+    model_dir = Path(args.out) / args.model
+    inputs = MODELS[args.model].inputs
+    if inputs == "images":
         train_detector(config, dataset, model_dir, args.threads)
-    else:
+    elif inputs == "elements":
         train_impactor(config, dataset / "elements.parquet", model_dir, args.threads)
+    else:
+        tables, series = _simulated_forward_runs(args.forward)
+        train_series(config, dataset / "elements.parquet", tables, series, model_dir, args.threads)
     return 0
 
 
 def _add_train(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "train",
-        help="train the CNN detector or the impactor MLP on an assembled dataset",
+        help="train a Lightning model (detector CNN, impactor MLP, element-series network)",
         description="Train a Lightning model; resumes from <out>/<model>/work/checkpoints/last.ckpt after an interruption.",
     )
-    p.add_argument("task", choices=TASKS)
+    p.add_argument("model", choices=model_names(framework="lightning"))
+    p.add_argument(
+        "--forward",
+        default="results/forward",
+        help="forward runs and element series (series model)",
+    )
     p.add_argument("--config", default="config/config.yaml", help="workflow config YAML")
     p.add_argument("--dataset", default="results/dataset", help="dataset folder")
     p.add_argument("--out", default="results/models", help="models folder")
@@ -451,6 +468,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     models = Path(args.models)
     out = Path(args.out)
     names = args.model or list(MODELS)
+    forward, series = _simulated_forward_runs(args.forward)
     for name in names:
         evaluate_model(
             config,
@@ -460,6 +478,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
             out / name / "metrics.json",
             out / name / "predictions.parquet",
             args.threads,
+            forward_paths=forward,
+            series_paths=series,
         )
     eval_summary([out / n / "metrics.json" for n in names], out / "summary.csv")
     if args.catalog:
@@ -486,6 +506,9 @@ def _add_evaluate(subparsers: Any) -> None:
     p.add_argument("--models", default="results/models", help="models folder")
     p.add_argument("--out", default="results/eval", help="evaluation folder")
     p.add_argument("--catalog", help="real NEO catalog CSV (e.g. resources/neo/neos-2020.csv)")
+    p.add_argument(
+        "--forward", default="results/forward", help="forward runs of the simulated objects"
+    )
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=_run_evaluate)
 

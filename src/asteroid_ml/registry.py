@@ -28,6 +28,9 @@ class ModelSpec:
     label: str
     colour: str
     linestyle: str
+    #: What the model reads: cutout ``images``, orbital ``elements`` at the epoch, the
+    #: element ``series`` before it, or the ``forward`` runs (MOID baselines).
+    inputs: str
 
     @property
     def trained(self) -> bool:
@@ -43,12 +46,23 @@ class ModelSpec:
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("detector_cnn", "detector", "lightning", "CNN", "blue", "-"),
-        ModelSpec("detector_rf", "detector", "sklearn", "Random forest", "orange", "--"),
-        ModelSpec("impactor_mlp", "impactor", "lightning", "MLP", "green", "-"),
-        ModelSpec("impactor_rf", "impactor", "sklearn", "Random forest", "vermillion", "--"),
-        ModelSpec("impactor_moid_now", "impactor", "physics", "MOID now", "purple", ":"),
-        ModelSpec("impactor_moid_future", "impactor", "physics", "Min. future MOID", "black", "-."),
+        ModelSpec("detector_cnn", "detector", "lightning", "CNN", "blue", "-", "images"),
+        ModelSpec("detector_rf", "detector", "sklearn", "Random forest", "orange", "--", "images"),
+        ModelSpec("impactor_mlp", "impactor", "lightning", "MLP", "green", "-", "elements"),
+        ModelSpec(
+            "impactor_rf", "impactor", "sklearn", "Random forest", "vermillion", "--", "elements"
+        ),
+        ModelSpec("impactor_series", "impactor", "lightning", "Series CNN", "sky", "-", "series"),
+        ModelSpec("impactor_moid_now", "impactor", "physics", "MOID now", "purple", ":", "forward"),
+        ModelSpec(
+            "impactor_moid_future",
+            "impactor",
+            "physics",
+            "Min. future MOID",
+            "black",
+            "-.",
+            "forward",
+        ),
     )
 }
 

@@ -124,16 +124,23 @@ def model_file(model):
     return f"results/models/{model}/{MODELS[model].filename}"
 
 
-def forward_shards():
-    """Forward runs of every simulation shard: results/forward/{population}/shard-K.parquet"""
-    return [s.replace("results/sim/", "results/forward/") for s in all_sim_shards()]
+def forward_shards(kind="shard", ext="parquet"):
+    """Forward runs of every simulation shard: results/forward/{population}/shard-K.parquet,
+    or their element series (kind="series", ext="npy")."""
+    return [
+        f"results/forward/{pop}/{kind}-{shard}.{ext}"
+        for pop in POPULATIONS
+        for shard in SIM_SHARDS[pop]
+    ]
 
 
 def evaluate_inputs(wildcards):
     spec = MODELS[wildcards.model]
     inputs = {"model": model_file(wildcards.model)} if spec.trained else {}
-    if spec.framework == "physics":
+    if spec.inputs in ("forward", "series"):
         inputs["forward"] = forward_shards()
+    if spec.inputs == "series":
+        inputs["series"] = forward_shards("series", "npy")
     if spec.task == "detector":
         inputs.update(
             test="results/dataset/test.npy", manifest="results/dataset/manifest.parquet"
@@ -151,6 +158,7 @@ def real_catalog_inputs(wildcards):
     inputs = {
         "catalog": repo_file("resources/neo/neos-2020.csv"),
         "forward": [f"results/forward/catalog/shard-{s}.parquet" for s in shards],
+        "series": [f"results/forward/catalog/series-{s}.npy" for s in shards],
     }
     for name in model_names("impactor"):
         inputs[f"metrics_{name}"] = f"results/eval/{name}/metrics.json"

@@ -11,7 +11,8 @@ rule forward_simulated:
     input:
         "results/sim/{population}/shard-{shard}.parquet",
     output:
-        "results/forward/{population}/shard-{shard}.parquet",
+        table="results/forward/{population}/shard-{shard}.parquet",
+        series="results/forward/{population}/series-{shard}.npy",
     log:
         "results/logs/forward_simulated/{population}-{shard}.log",
     wildcard_constraints:
@@ -33,7 +34,8 @@ rule forward_catalog:
     input:
         catalog=repo_file("resources/neo/neos-2020.csv"),
     output:
-        "results/forward/catalog/shard-{shard}.parquet",
+        table="results/forward/catalog/shard-{shard}.parquet",
+        series="results/forward/catalog/series-{shard}.npy",
     log:
         "results/logs/forward_catalog/{shard}.log",
     wildcard_constraints:

@@ -55,6 +55,30 @@ rule train_impactor:
         "../scripts/train_impactor.py"
 
 
+rule train_series:
+    input:
+        elements="results/dataset/elements.parquet",
+        forward=forward_shards(),
+        series=forward_shards("series", "npy"),
+    output:
+        best="results/models/impactor_series/best.ckpt",
+        last="results/models/impactor_series/last.ckpt",
+        metrics="results/models/impactor_series/metrics.csv",
+    log:
+        "results/logs/train_series/train_series.log",
+    conda:
+        "../../envs/ml.yaml"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
+        gpu=1,
+    params:
+        settings=config_slice("seed", "training.series", *TRAINER_KEYS),
+    script:
+        "../scripts/train_series.py"
+
+
 rule baseline_detector:
     input:
         train="results/dataset/train.npy",

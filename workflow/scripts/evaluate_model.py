@@ -14,4 +14,5 @@ with rule_logging(snakemake):
         snakemake.output.predictions,
         threads=snakemake.threads,
         forward_paths=list(snakemake.input.get("forward", [])),
+        series_paths=list(snakemake.input.get("series", [])),
     )

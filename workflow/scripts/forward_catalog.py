@@ -6,5 +6,6 @@ with rule_logging(snakemake):
         snakemake.config,
         snakemake.input.catalog,
         int(snakemake.wildcards.shard),
-        snakemake.output[0],
+        snakemake.output.table,
+        snakemake.output.series,
     )

@@ -7,6 +7,7 @@ with rule_logging(snakemake):
         snakemake.config,
         inputs.catalog,
         list(inputs.forward),
+        list(inputs.series),
         {k[len("model_") :]: v for k, v in inputs.items() if k.startswith("model_")},
         {k[len("metrics_") :]: v for k, v in inputs.items() if k.startswith("metrics_")},
         snakemake.output.summary,

@@ -87,20 +87,26 @@ def read_forward(paths: Sequence[str | Path]) -> pd.DataFrame:
 def _catalog_scores(
     config: Mapping[str, Any],
     catalog: pd.DataFrame,
-    forward: pd.DataFrame,
+    forward_paths: Sequence[str | Path],
+    series_paths: Sequence[str | Path],
     model_files: Mapping[str, str | Path],
     threads: int,
 ) -> pd.DataFrame:
     """One column of scores per impactor model and baseline, one row per catalog object."""
-    from asteroid_ml.evaluation.scoring import score_elements
+    from asteroid_ml.evaluation.scoring import impactor_scorer
 
-    limit = float(config["hazard"]["moid_au"])
     scores = pd.DataFrame({"des": catalog["des"].to_numpy()})
     for name in model_names("impactor"):
-        if MODELS[name].framework == "physics":
-            scores[name] = physics_scores(name, forward, "des", catalog["des"].tolist(), limit)
-        else:
-            scores[name] = score_elements(name, Path(model_files[name]), catalog, threads)
+        score = impactor_scorer(
+            config,
+            MODELS[name],
+            model_files.get(name, ""),
+            threads,
+            forward_paths,
+            series_paths,
+            "des",
+        )
+        scores[name] = score(catalog)
     return scores
 
 
@@ -196,7 +202,9 @@ def verify_approaches(
     if len(top):
         catalog = load_catalog(catalog_path)
         rows = catalog[catalog["des"].isin(top["des"])][["des", *ELEMENT_KEYS, "epoch"]]
-        settings = PropagationSettings(sample_days=float(hz["verify_sample_days"]))
+        settings = PropagationSettings(
+            sample_days=float(hz["verify_sample_days"]), reset_days=float(hz["verify_reset_days"])
+        )
         with warnings.catch_warnings():
             # ERFA warns past AD 2100; astropy's built-in ephemeris is used up to AD 3000.
             warnings.simplefilter("ignore", erfa.ErfaWarning)
@@ -217,6 +225,7 @@ def real_catalog_summary(
     config: Mapping[str, Any],
     catalog_path: str | Path,
     forward_paths: Sequence[str | Path],
+    series_paths: Sequence[str | Path],
     model_files: Mapping[str, str | Path],
     metrics_files: Mapping[str, str | Path],
     out_summary: str | Path,
@@ -232,7 +241,7 @@ def real_catalog_summary(
     catalog, _ = read_neo_catalog(catalog_path)
     forward = read_forward(forward_paths)
     catalog = catalog[catalog["des"].isin(forward["des"])].reset_index(drop=True)
-    scores = _catalog_scores(config, catalog, forward, model_files, threads)
+    scores = _catalog_scores(config, catalog, forward_paths, series_paths, model_files, threads)
     labels = {
         "pha": catalog["pha"].to_numpy(dtype=int),
         "future_approach": forward.set_index("des")
@@ -256,6 +265,7 @@ def real_catalog_summary(
         "real catalog: %d objects, %d future approachers (not PHA, MOID > %.2g au now), %d verified",
         len(catalog),
         len(candidates),
+        limit,
         len(verified),
     )
     return summary

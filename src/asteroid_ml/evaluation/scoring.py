@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +112,45 @@ def _detector_splits(
     return predictions, val_labels, val_scores
 
 
+def impactor_scorer(
+    config: Mapping[str, Any],
+    spec: ModelSpec,
+    model_path: str | Path,
+    threads: int = 1,
+    forward_paths: Sequence[str | Path] = (),
+    series_paths: Sequence[str | Path] = (),
+    key: str = "object_id",
+) -> Callable[[pd.DataFrame], np.ndarray]:
+    """A function that scores the rows of an elements table (objects named in column ``key``)
+    with the impactor model ``spec``, whatever it reads (:attr:`ModelSpec.inputs`)."""
+    if spec.inputs == "forward":
+        from asteroid_ml.evaluation.hazard import physics_scores, read_forward
+
+        forward = read_forward(forward_paths)
+        limit = float(config["hazard"]["moid_au"])
+        return lambda table: physics_scores(
+            spec.name, forward, key, table[key].astype(str).tolist(), limit
+        )
+    if spec.inputs == "series":
+        import torch
+
+        from asteroid_ml.models.series import read_series, series_features, series_for
+        from asteroid_ml.models.training import load_checkpoint, score_batches
+
+        torch.set_num_threads(max(1, threads))
+        ids, raw = read_series(forward_paths, series_paths, key)
+        model = load_checkpoint(model_path, spec.name)
+        return lambda table: score_batches(
+            model,
+            torch.from_numpy(
+                series_features(series_for(table[key].astype(str).tolist(), ids, raw))
+            ),
+        )
+    return lambda table: score_elements(spec.name, Path(model_path), table, threads)
+
+
 def _impactor_splits(
-    spec: ModelSpec, model_path: Path, dataset_dir: Path, threads: int, score: Any
+    dataset_dir: Path, score: Callable[[pd.DataFrame], np.ndarray]
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Test predictions (one row per object) and the validation labels and scores;
     ``score(table)`` gives the scores of the rows of an elements table."""
@@ -202,11 +239,13 @@ def evaluate_model(
     predictions_path: str | Path,
     threads: int = 1,
     forward_paths: Sequence[str | Path] = (),
+    series_paths: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
     """Score the test split with one model; write predictions.parquet and metrics.json.
 
-    The MOID baselines (framework ``physics``) read the forward runs of the simulated
-    objects (``forward_paths``) instead of a model file (``model_path`` is ignored).
+    The MOID baselines read the forward runs of the simulated objects (``forward_paths``)
+    instead of a model file (``model_path`` is ignored); the series network reads the
+    element series (``series_paths``, rows as the forward-run tables).
     """
     spec = model_spec(model_name)
     cfg = config["evaluation"]
@@ -215,24 +254,8 @@ def evaluate_model(
             spec, Path(model_path), Path(dataset_dir), threads
         )
     else:
-        if spec.framework == "physics":
-            from asteroid_ml.evaluation.hazard import physics_scores, read_forward
-
-            forward = read_forward(forward_paths)
-            limit = float(config["hazard"]["moid_au"])
-
-            def score(table: pd.DataFrame) -> np.ndarray:
-                ids = table["object_id"].astype(str).tolist()
-                return physics_scores(spec.name, forward, "object_id", ids, limit)
-
-        else:
-
-            def score(table: pd.DataFrame) -> np.ndarray:
-                return score_elements(spec.name, Path(model_path), table, threads)
-
-        predictions, val_labels, val_scores = _impactor_splits(
-            spec, Path(model_path), Path(dataset_dir), threads, score
-        )
+        score = impactor_scorer(config, spec, model_path, threads, forward_paths, series_paths)
+        predictions, val_labels, val_scores = _impactor_splits(Path(dataset_dir), score)
     labels = predictions["label"].to_numpy()
     scores = predictions["score"].to_numpy()
     metrics: dict[str, Any] = {"model": model_name, "task": spec.task}

@@ -18,6 +18,7 @@ from asteroid_ml.figures.dataset import (
 from asteroid_ml.figures.evaluation import (
     plot_completeness,
     plot_confusion_matrices,
+    plot_hazard,
     plot_hoi_real_catalog,
     plot_roc_pr,
     plot_score_histograms,
@@ -52,6 +53,7 @@ __all__ = [
     "plot_completeness",
     "plot_confusion_matrices",
     "plot_example_cutouts",
+    "plot_hazard",
     "plot_hoi_real_catalog",
     "plot_orbital_elements",
     "plot_roc_pr",

@@ -318,3 +318,48 @@ class _TensorBatches(Dataset):
     def __getitem__(self, key: tuple[int, int, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.from_numpy(np.asarray(key[2], dtype=np.int64))
         return self.x[idx], self.y[idx]
+
+
+class SeriesDataModule(_SplitDataModule):
+    """Element series (:mod:`asteroid_ml.models.series`) of the objects of ``elements.parquet``,
+    split as that table says; batching as :class:`ElementsDataModule`."""
+
+    def __init__(
+        self,
+        elements_path: str | Path,
+        ids: Sequence[str],
+        raw_series: np.ndarray,
+        batch_size: int = 256,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.elements_path = Path(elements_path)
+        self.ids, self.raw_series = list(ids), raw_series
+        self.batch_size, self.seed = batch_size, int(seed)
+        self.tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        from asteroid_ml.models.series import series_features, series_for
+
+        if self.tensors:
+            return
+        table = load_elements(self.elements_path)
+        for split in SPLITS:
+            rows = table[table["split"] == split]
+            raw = series_for(rows["object_id"].astype(str).tolist(), self.ids, self.raw_series)
+            x = series_features(raw)
+            y = rows["label"].to_numpy(np.float32)
+            self.tensors[split] = (torch.from_numpy(x), torch.from_numpy(y))
+        x_train = self.tensors["train"][0].numpy()
+        if len(x_train) == 0:
+            raise ValueError(f"{self.elements_path}: no rows with split == 'train'")
+        self.mean = x_train.mean(axis=(0, 2))
+        self.std = x_train.std(axis=(0, 2))
+        self.std[self.std == 0] = 1.0
+
+    def _dataloader(self, split: str, shuffle: bool) -> DataLoader:
+        x, y = self.tensors[split]
+        sampler = EpochBatchSampler(len(x), self.batch_size, self.seed, shuffle=shuffle)
+        return _loader(_TensorBatches(x, y), sampler, 0)

@@ -24,7 +24,7 @@ import logging
 import os
 import shutil
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -338,6 +338,51 @@ def train_impactor(
     return summary
 
 
+def train_series(
+    config: Mapping[str, Any],
+    elements_path: str | Path,
+    forward_paths: Sequence[str | Path],
+    series_paths: Sequence[str | Path],
+    model_dir: str | Path,
+    threads: int = 1,
+    **trainer_overrides: Any,
+) -> dict[str, Any]:
+    """Train the element-series network (:mod:`asteroid_ml.models.series`); write ``model_dir``."""
+    from asteroid_ml.models.datamodules import SeriesDataModule
+    from asteroid_ml.models.series import ImpactorSeriesNet, read_series
+
+    torch.set_num_threads(max(1, int(threads)))
+    elements_path, model_dir = Path(elements_path), Path(model_dir)
+    cfg = config["training"]["series"]
+    inputs = [elements_path, *map(Path, forward_paths), *map(Path, series_paths)]
+    resume = prepare_work_dir(model_dir, _fingerprint(config, "series", inputs))
+    L.seed_everything(config["seed"], workers=True, verbose=False)
+    ids, raw = read_series(forward_paths, series_paths, "object_id")
+    datamodule = SeriesDataModule(
+        elements_path, ids, raw, batch_size=cfg["batch_size"], seed=config["seed"]
+    )
+    datamodule.setup("fit")
+    labels = datamodule.tensors["train"][1].numpy()
+    model = ImpactorSeriesNet(
+        n_epochs=raw.shape[1],
+        channels=cfg["channels"],
+        hidden=cfg["hidden"],
+        dropout=cfg["dropout"],
+        lr=cfg["lr"],
+        weight_decay=cfg["weight_decay"],
+        max_epochs=cfg["max_epochs"],
+        pos_weight=_pos_weight(cfg["pos_weight"], labels),
+    )
+    model.set_standardisation(datamodule.mean, datamodule.std)
+    trainer = build_trainer(
+        config, model_dir / WORK_DIR, cfg["max_epochs"], cfg["patience"], **trainer_overrides
+    )
+    _fit(model, datamodule, trainer, resume)
+    summary = finalise(model_dir, trainer)
+    log.info("impactor_series done: %s", summary)
+    return summary
+
+
 def _pos_weight(setting: float | str, labels: np.ndarray) -> float:
     """``'balanced'`` -> n_negative / n_positive of the training labels; a number as is."""
     if setting == "balanced":
@@ -350,7 +395,17 @@ def _pos_weight(setting: float | str, labels: np.ndarray) -> float:
 
 # --- loading and scoring ---------------------------------------------------------
 
-_MODEL_CLASSES = {"detector": DetectorCNN, "impactor": ImpactorMLP}
+
+def _model_class(name: str) -> type[L.LightningModule]:
+    """The LightningModule of a task (``detector``, ``impactor``) or model name."""
+    from asteroid_ml.models.series import ImpactorSeriesNet
+
+    classes = {
+        "detector": DetectorCNN,
+        "impactor": ImpactorMLP,
+        "impactor_series": ImpactorSeriesNet,
+    }
+    return classes[name]
 
 
 def load_checkpoint(path: str | Path, task: str) -> L.LightningModule:
@@ -363,7 +418,7 @@ def load_checkpoint(path: str | Path, task: str) -> L.LightningModule:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    model = _MODEL_CLASSES[task](**ckpt["hyper_parameters"])
+    model = _model_class(task)(**ckpt["hyper_parameters"])
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()
 

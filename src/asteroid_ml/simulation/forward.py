@@ -143,6 +143,60 @@ def forward_run(config: Mapping[str, Any], pos: np.ndarray, vel: np.ndarray) -> 
     )
 
 
+def series_times(config: Mapping[str, Any]) -> np.ndarray:
+    """Days *before* the epoch of the element-series samples (0 first): ``hazard.series_samples``
+    epochs evenly over ``hazard.series_years``, rounded to whole steps of the gravity code."""
+    step = float(config["simulation"]["timestep_days"])
+    n = int(config["hazard"]["series_samples"])
+    if n == 1:
+        return np.zeros(1)
+    span_steps = float(config["hazard"]["series_years"]) * YEAR_D / step
+    per_sample = max(1, round(span_steps / (n - 1)))
+    return step * per_sample * np.arange(n)
+
+
+def element_series(config: Mapping[str, Any], pos: np.ndarray, vel: np.ndarray) -> np.ndarray:
+    """Osculating elements and Earth MOID of particles at :func:`series_times` before the epoch.
+
+    A backward run of the population engine (time reversal: velocities of the planets and
+    the particles flipped). Returns ``(N, K, 6)`` with the columns of
+    :data:`asteroid_ml.models.series.SERIES_COLUMNS` (a au, e, i, Ω, ω deg, MOID au), the
+    first sample at the epoch itself.
+    """
+    epoch = float(config["epoch_jd_tdb"])
+    times = series_times(config)
+    n = len(pos)
+    out = np.full((n, len(times), 6), np.nan)
+    p0, v0 = barycentric_states(epoch)
+    per_code = gravity_code.PARTICLES_PER_CODE
+    for first in range(0, n, per_code):
+        part = slice(first, min(first + per_code, n))
+        code_name, step = config["simulation"]["code"], config["simulation"]["timestep_days"]
+        with GravityCode(code_name, step) as code:
+            code.set_massive_bodies(p0 - p0[0], -(v0 - v0[0]))
+            keys = code.add_particles(pos[part], -vel[part])
+            for k, t in enumerate(times):
+                if t > 0:
+                    code.evolve(float(t))
+                p, v, _ = code.particle_state(keys)
+                el = state_to_elements(p, -v, GM_SUN)
+                columns = ("a_au", "e", "i_deg", "om_deg", "w_deg")
+                out[part, k, :5] = np.stack([el[c] for c in columns], axis=1)
+                out[part, k, 5] = _moid(p, -v)
+        log.info("element series: %d / %d objects", part.stop, n)
+    return out
+
+
+def _write_series(
+    config: Mapping[str, Any], pos: np.ndarray, vel: np.ndarray, path: str | os.PathLike[str]
+) -> None:
+    from asteroid_ml.io import save_npy
+
+    with terminate_on_sigterm():
+        series = element_series(config, pos, vel)
+    save_npy(series, path)
+
+
 def _write(
     table: pd.DataFrame, config: Mapping[str, Any], output_path: str | os.PathLike[str], what: str
 ) -> None:
@@ -163,8 +217,10 @@ def forward_simulated(
     config: Mapping[str, Any],
     sim_path: str | os.PathLike[str],
     output_path: str | os.PathLike[str],
+    series_path: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
-    """Forward run of the objects of one simulation shard (rule ``forward_simulated``)."""
+    """Forward run of the objects of one simulation shard (rule ``forward_simulated``), and
+    their element series before the epoch (``series_path``, ``.npy``, rows as the table)."""
     from asteroid_ml.tables import SIM_STATE_COLUMNS, read_table
 
     sim = read_table(sim_path, ["object_id", *SIM_STATE_COLUMNS], "simulation shard")
@@ -174,6 +230,9 @@ def forward_simulated(
         sim[SIM_STATE_COLUMNS[3:]].to_numpy(dtype=float),
     )
     table.insert(0, "object_id", sim["object_id"].astype(str).to_numpy())
+    if series_path is not None:
+        states = sim[SIM_STATE_COLUMNS].to_numpy(dtype=float)
+        _write_series(config, states[:, :3], states[:, 3:], series_path)
     _write(table, config, output_path, "forward_simulated")
     return table
 
@@ -218,8 +277,10 @@ def forward_catalog(
     catalog_path: str | os.PathLike[str],
     shard: int,
     output_path: str | os.PathLike[str],
+    series_path: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
-    """Forward run of shard ``shard`` of the real NEO catalog (rule ``forward_catalog``)."""
+    """Forward run of shard ``shard`` of the real NEO catalog (rule ``forward_catalog``), and
+    the element series before the epoch (``series_path``)."""
     from asteroid_ml.simulation.close_approach import load_catalog
 
     epoch = float(config["epoch_jd_tdb"])
@@ -229,5 +290,7 @@ def forward_catalog(
     table = forward_run(config, pos, vel)
     table.insert(0, "des", part["des"].astype(str).to_numpy())
     table.insert(1, "epoch_shift_days", epoch - part["epoch"].to_numpy(dtype=float))
+    if series_path is not None:
+        _write_series(config, pos, vel, series_path)
     _write(table, config, output_path, "forward_catalog")
     return table
