@@ -286,20 +286,27 @@ class ElementsDataModule(_SplitDataModule):
         self.mean: np.ndarray | None = None
         self.std: np.ndarray | None = None
 
+    #: Axes of a feature batch over which the standardisation is computed.
+    stat_axes: tuple[int, ...] = (0,)
+
+    def features_of(self, rows: pd.DataFrame) -> np.ndarray:
+        """The network input of some rows of the elements table."""
+        return element_features(rows, self.features)
+
     def setup(self, stage: str | None = None) -> None:
         if self.tensors:
             return
         table = load_elements(self.elements_path)
         for split in SPLITS:
             rows = table[table["split"] == split]
-            x = element_features(rows, self.features)
+            x = self.features_of(rows)
             y = rows["label"].to_numpy(np.float32)
             self.tensors[split] = (torch.from_numpy(x), torch.from_numpy(y))
         x_train = self.tensors["train"][0].numpy()
         if len(x_train) == 0:
             raise ValueError(f"{self.elements_path}: no rows with split == 'train'")
-        self.mean = x_train.mean(axis=0)
-        self.std = x_train.std(axis=0)
+        self.mean = x_train.mean(axis=self.stat_axes)
+        self.std = x_train.std(axis=self.stat_axes)
         self.std[self.std == 0] = 1.0
 
     def _dataloader(self, split: str, shuffle: bool) -> DataLoader:
@@ -320,9 +327,11 @@ class _TensorBatches(Dataset):
         return self.x[idx], self.y[idx]
 
 
-class SeriesDataModule(_SplitDataModule):
+class SeriesDataModule(ElementsDataModule):
     """Element series (:mod:`asteroid_ml.models.series`) of the objects of ``elements.parquet``,
-    split as that table says; batching as :class:`ElementsDataModule`."""
+    split as that table says; standardised per channel over objects and epochs."""
+
+    stat_axes = (0, 2)
 
     def __init__(
         self,
@@ -332,34 +341,12 @@ class SeriesDataModule(_SplitDataModule):
         batch_size: int = 256,
         seed: int = 0,
     ) -> None:
-        super().__init__()
-        self.elements_path = Path(elements_path)
+        super().__init__(elements_path, (), batch_size=batch_size, seed=seed)
         self.ids, self.raw_series = list(ids), raw_series
-        self.batch_size, self.seed = batch_size, int(seed)
-        self.tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.mean: np.ndarray | None = None
-        self.std: np.ndarray | None = None
 
-    def setup(self, stage: str | None = None) -> None:
+    def features_of(self, rows: pd.DataFrame) -> np.ndarray:
         from asteroid_ml.models.series import series_features, series_for
 
-        if self.tensors:
-            return
-        table = load_elements(self.elements_path)
-        for split in SPLITS:
-            rows = table[table["split"] == split]
-            raw = series_for(rows["object_id"].astype(str).tolist(), self.ids, self.raw_series)
-            x = series_features(raw)
-            y = rows["label"].to_numpy(np.float32)
-            self.tensors[split] = (torch.from_numpy(x), torch.from_numpy(y))
-        x_train = self.tensors["train"][0].numpy()
-        if len(x_train) == 0:
-            raise ValueError(f"{self.elements_path}: no rows with split == 'train'")
-        self.mean = x_train.mean(axis=(0, 2))
-        self.std = x_train.std(axis=(0, 2))
-        self.std[self.std == 0] = 1.0
-
-    def _dataloader(self, split: str, shuffle: bool) -> DataLoader:
-        x, y = self.tensors[split]
-        sampler = EpochBatchSampler(len(x), self.batch_size, self.seed, shuffle=shuffle)
-        return _loader(_TensorBatches(x, y), sampler, 0)
+        return series_features(
+            series_for(rows["object_id"].astype(str).tolist(), self.ids, self.raw_series)
+        )

@@ -328,14 +328,9 @@ def train_impactor(
         max_epochs=cfg["max_epochs"],
         pos_weight=_pos_weight(cfg["pos_weight"], labels),
     )
-    model.set_standardisation(datamodule.mean, datamodule.std)
-    trainer = build_trainer(
-        config, model_dir / WORK_DIR, cfg["max_epochs"], cfg["patience"], **trainer_overrides
+    return _fit_standardised(
+        config, cfg, model, datamodule, model_dir, resume, "impactor_mlp", trainer_overrides
     )
-    _fit(model, datamodule, trainer, resume)
-    summary = finalise(model_dir, trainer)
-    log.info("impactor_mlp done: %s", summary)
-    return summary
 
 
 def train_series(
@@ -373,13 +368,29 @@ def train_series(
         max_epochs=cfg["max_epochs"],
         pos_weight=_pos_weight(cfg["pos_weight"], labels),
     )
+    return _fit_standardised(
+        config, cfg, model, datamodule, model_dir, resume, "impactor_series", trainer_overrides
+    )
+
+
+def _fit_standardised(
+    config: Mapping[str, Any],
+    cfg: Mapping[str, Any],
+    model: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    model_dir: Path,
+    resume: Path | None,
+    name: str,
+    trainer_overrides: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Store the train-split standardisation in ``model``, fit it and write ``model_dir``."""
     model.set_standardisation(datamodule.mean, datamodule.std)
     trainer = build_trainer(
         config, model_dir / WORK_DIR, cfg["max_epochs"], cfg["patience"], **trainer_overrides
     )
     _fit(model, datamodule, trainer, resume)
     summary = finalise(model_dir, trainer)
-    log.info("impactor_series done: %s", summary)
+    log.info("%s done: %s", name, summary)
     return summary
 
 
