@@ -51,7 +51,7 @@ except ImportError:
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
 POPULATIONS = ("impactor", "background")
-TRAINING_RULES = {"train_detector", "train_impactor"}
+TRAINING_RULES = {"train_detector", "train_impactor", "train_series"}
 SIM_COLUMNS = {
     "object_id", "population", "epoch_jd_tdb", "a_au", "e", "i_deg", "om_deg", "w_deg",
     "ma_deg", "x_au", "y_au", "z_au", "vx_au_d", "vy_au_d", "vz_au_d", "H_mag",
