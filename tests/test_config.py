@@ -108,6 +108,67 @@ BAD_CONFIGS = [
         {"train": 0.5, "val": 0.2, "test": 0.2},
         "dataset.split_fractions: must sum to 1",
     ),
+    # cross-key rules and checks against the survey, all before any job
+    (
+        "negative mix does not sum to 1",
+        "dataset.negative_mix",
+        {"empty": 0.9, "cosmic_ray": 0.2, "hot_pixel": 0.2, "hot_column": 0.1, "bright_star": 0.1},
+        "dataset.negative_mix: fractions must sum to 1 (got 1.5)",
+    ),
+    (
+        "min above max",
+        "dataset.artefact_peak_sigma",
+        {"min": 50.0, "max": 5.0},
+        "dataset.artefact_peak_sigma: min (50) > max (5)",
+    ),
+    (
+        "more shards than objects",
+        "simulation.impactor.shards",
+        50,
+        "simulation.impactor.shards: 50 shards for simulation.impactor.n = 40 objects",
+    ),
+    (
+        "window start after end",
+        "simulation.impactor.window_start_years",
+        20.0,
+        "simulation.impactor.window_start_years must be < window_end_years",
+    ),
+    (
+        "decreasing SNR bins",
+        "evaluation.snr_bin_edges",
+        [0, 10, 5, 20],
+        "evaluation.snr_bin_edges: must increase strictly",
+    ),
+    (
+        "survey folder that does not exist",
+        "survey.location",
+        "resources/hips/NoSuchSurvey",
+        "survey.location: no HiPS survey at",
+    ),
+    (
+        "tile order above the survey's",
+        "survey.order",
+        9,
+        "survey.order: 9 is above the survey's hips_order 3",
+    ),
+    (
+        "cache folder that cannot be written",
+        "survey.cache_dir",
+        "/proc/nope",
+        "survey.cache_dir: cannot write to /proc/nope",
+    ),
+    (
+        "site latitude out of range",
+        "observations.site",
+        "999,-100,0",
+        "observations.site: latitude -100 deg is outside [-90, 90]",
+    ),
+    (
+        "site that cannot be parsed",
+        "observations.site",
+        "10,north,0",
+        "observations.site: cannot read '10,north,0' as lon_deg,lat_deg,height_m",
+    ),
 ]
 
 
@@ -188,3 +249,16 @@ def test_impact_windows_past_the_ephemeris_are_accepted_up_to_20000_years(repo):
     config["simulation"]["impactor"]["window_end_years"] = 20001
     with pytest.raises(ConfigError, match=r"simulation\.impactor\.window_end_years"):
         validate_config(config, source="config.yaml")
+
+
+def test_unknown_site_name_fails_without_network(test_config_raw, monkeypatch):
+    """A site name needs astropy's registry; validation never downloads it."""
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("validation tried the network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    bad = _set(test_config_raw, "observations.site", "atlantis")
+    with pytest.raises(ConfigError, match="observations.site: .*'atlantis'"):
+        validate_config(bad)

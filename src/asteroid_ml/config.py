@@ -93,10 +93,19 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[s
 def _check_semantics(config: Mapping[str, Any], source: str) -> None:
     """Cross-key rules that JSON schema cannot express, one module per config section."""
     from asteroid_ml.dataset.checks import dataset_problems
-    from asteroid_ml.simulation.checks import simulation_problems
+    from asteroid_ml.evaluation.checks import evaluation_problems
+    from asteroid_ml.hips.checks import survey_problems
+    from asteroid_ml.simulation.checks import observation_problems, simulation_problems
 
+    checks = (
+        ("simulation", simulation_problems),
+        ("observations", observation_problems),
+        ("survey", lambda c: survey_problems(c, REPO_ROOT)),
+        ("dataset", dataset_problems),
+        ("evaluation", evaluation_problems),
+    )
     problems = []
-    for section, check in (("simulation", simulation_problems), ("dataset", dataset_problems)):
+    for section, check in checks:
         if section in config:
             problems += check(config)
     if problems:

@@ -9,21 +9,28 @@ Public API::
 
 from __future__ import annotations
 
-from asteroid_ml.hips.extract import CutoutBatch, extract_cutouts, tan_header
-from asteroid_ml.hips.properties import HipsPropertiesError
-from asteroid_ml.hips.survey import HipsSurvey, open_survey, tile_path
-from asteroid_ml.hips.tiles import TileError
-from asteroid_ml.hips.workflow import extract_shard, open_survey_from_config
+import importlib
+from typing import Any
 
-__all__ = [
-    "CutoutBatch",
-    "extract_cutouts",
-    "tan_header",
-    "HipsPropertiesError",
-    "HipsSurvey",
-    "TileError",
-    "open_survey",
-    "tile_path",
-    "extract_shard",
-    "open_survey_from_config",
-]
+#: Public name -> module that defines it. Imported on first use (PEP 562), so that the
+#: light modules of the package (properties, checks) load without numba and NumPy kernels.
+_EXPORTS = {
+    "CutoutBatch": "extract",
+    "extract_cutouts": "extract",
+    "tan_header": "wcs",
+    "HipsPropertiesError": "properties",
+    "HipsSurvey": "survey",
+    "open_survey": "survey",
+    "tile_path": "survey",
+    "TileError": "tiles",
+    "extract_shard": "workflow",
+    "open_survey_from_config": "workflow",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'asteroid_ml.hips' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"asteroid_ml.hips.{_EXPORTS[name]}"), name)
