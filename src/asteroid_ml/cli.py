@@ -82,28 +82,6 @@ def _run_ephemerides(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_elements(text: str) -> dict[str, float]:
-    from asteroid_ml.simulation.close_approach import ELEMENT_KEYS
-
-    values: dict[str, float] = {}
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise ValueError(f"--elements: expected key=value, got {part!r}")
-        key, value = (s.strip() for s in part.split("=", 1))
-        if key not in ELEMENT_KEYS:
-            raise ValueError(f"--elements: unknown element {key!r} (use {', '.join(ELEMENT_KEYS)})")
-        try:
-            values[key] = float(value)
-        except ValueError as exc:
-            raise ValueError(f"--elements: {key}={value!r} is not a number") from exc
-    missing = [k for k in ELEMENT_KEYS if k not in values]
-    if missing:
-        raise ValueError(f"--elements: missing {', '.join(missing)}")
-    return values
-
-
 def _iso_to_jd_tdb(text: str, option: str) -> float:
     from astropy.time import Time
 
@@ -142,6 +120,7 @@ def _run_close_approaches(args: argparse.Namespace) -> int:
         PropagationSettings,
         find_close_approaches,
         load_catalog,
+        parse_elements,
     )
 
     if args.max_dist_au <= 0:
@@ -151,7 +130,7 @@ def _run_close_approaches(args: argparse.Namespace) -> int:
     if args.elements is not None:
         if args.epoch is None:
             raise ValueError("--epoch is required with --elements")
-        elements: Any = {**_parse_elements(args.elements), "epoch": args.epoch, "des": args.des}
+        elements: Any = {**parse_elements(args.elements), "epoch": args.epoch, "des": args.des}
     else:
         elements = load_catalog(args.catalog)[["des", *ELEMENT_KEYS, "epoch"]]
     table = find_close_approaches(

@@ -475,3 +475,24 @@ def load_catalog(path: str | os.PathLike[str]) -> pd.DataFrame:
     cat = cat.rename(columns={des_col: "des"})
     cat["des"] = cat["des"].astype(str).str.strip()
     return cat
+
+
+def parse_elements(text: str) -> dict[str, float]:
+    """Elements from ``a=..,e=..,i=..,om=..,w=..,ma=..`` (au, deg); errors name ``--elements``."""
+    values: dict[str, float] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise ValueError(f"--elements: expected key=value, got {part!r}")
+        key, value = (s.strip() for s in part.split("=", 1))
+        if key not in ELEMENT_KEYS:
+            raise ValueError(f"--elements: unknown element {key!r} (use {', '.join(ELEMENT_KEYS)})")
+        try:
+            values[key] = float(value)
+        except ValueError as exc:
+            raise ValueError(f"--elements: {key}={value!r} is not a number") from exc
+    missing = [k for k in ELEMENT_KEYS if k not in values]
+    if missing:
+        raise ValueError(f"--elements: missing {', '.join(missing)}")
+    return values
