@@ -82,15 +82,6 @@ def _run_ephemerides(args: argparse.Namespace) -> int:
     return 0
 
 
-def _iso_to_jd_tdb(text: str, option: str) -> float:
-    from astropy.time import Time
-
-    try:
-        return float(Time(text, scale="tdb").jd)
-    except ValueError as exc:
-        raise ValueError(f"{option}: cannot parse {text!r} as an ISO date") from exc
-
-
 def _add_close_approaches(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "close-approaches",
@@ -121,12 +112,13 @@ def _run_close_approaches(args: argparse.Namespace) -> int:
         find_close_approaches,
         load_catalog,
         parse_elements,
+        parse_iso_tdb,
     )
 
     if args.max_dist_au <= 0:
         raise ValueError("--max-dist-au must be positive")
-    start = _iso_to_jd_tdb(args.start, "--start")
-    end = _iso_to_jd_tdb(args.end, "--end")
+    start = parse_iso_tdb(args.start, "--start")
+    end = parse_iso_tdb(args.end, "--end")
     if args.elements is not None:
         if args.epoch is None:
             raise ValueError("--epoch is required with --elements")
@@ -154,12 +146,25 @@ def _run_close_approaches(args: argparse.Namespace) -> int:
 # --- cutouts and dataset ---------------------------------------------------------------
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _run_cutouts(args: argparse.Namespace) -> int:
     """``asteroid-ml cutouts``: extract cutouts around every row of a targets table."""
     from asteroid_ml.hips import extract_cutouts, open_survey
-    from asteroid_ml.hips.workflow import manifest_frame, read_positions, write_cutout_outputs
+    from asteroid_ml.hips.workflow import (
+        check_cutout_request,
+        manifest_frame,
+        read_positions,
+        write_cutout_outputs,
+    )
 
     targets = read_positions(args.targets)
+    check_cutout_request(len(targets), args.size, args.pixel_scale)
     survey = open_survey(
         args.survey,
         cache_dir=args.cache_dir,
@@ -212,7 +217,9 @@ def _add_cutouts(subparsers: Any) -> None:
     )
     p.add_argument("--survey", required=True, help="HiPS folder or http(s)/s3 URL")
     p.add_argument("--targets", required=True, help="CSV or Parquet with ra,dec in degrees")
-    p.add_argument("--size", type=int, default=64, help="cutout side in pixels (default 64)")
+    p.add_argument(
+        "--size", type=_positive_int, default=64, help="cutout side in pixels (default 64)"
+    )
     p.add_argument("--output", required=True, help="output folder")
     p.add_argument(
         "--pixel-scale",
@@ -225,7 +232,9 @@ def _add_cutouts(subparsers: Any) -> None:
     p.add_argument("--cache-dir", default=None, help="tile cache for remote surveys")
     p.add_argument("--timeout", type=float, default=10.0, help="HTTP/S3 timeout in seconds")
     p.add_argument("--retries", type=int, default=3, help="retries on 5xx/connection errors")
-    p.add_argument("--workers", type=int, default=1, help="threads extracting in parallel")
+    p.add_argument(
+        "--workers", type=_positive_int, default=1, help="threads extracting in parallel"
+    )
     p.set_defaults(func=_run_cutouts)
 
 

@@ -133,9 +133,16 @@ def read_table(
         raise FileNotFoundError(f"{what} not found: {path}")
     if str(path).endswith(".csv"):
         return pd.read_csv(path, low_memory=False)
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # pyarrow.ArrowInvalid and friends: truncated or not Parquet
+        raise ValueError(
+            f"{path}: {what} is not a readable Parquet file ({exc}); delete it and rerun the rule "
+            "that writes it"
+        ) from exc
     if columns is None:
         return pd.read_parquet(path)
-    present = set(pq.read_schema(path).names)
+    present = set(schema.names)
     missing = [c for c in columns if c not in present]
     if missing:
         raise ValueError(f"{path}: {what} lacks column(s) {', '.join(missing)}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -178,7 +177,6 @@ def verify_approaches(
 ) -> pd.DataFrame:
     """First approach within ``hazard.moid_au`` of the top ``hazard.verify_top_n`` candidates,
     with the precise propagator, from the epoch to the ephemeris end (or ``verify_years``)."""
-    import erfa
 
     from asteroid_ml.simulation.close_approach import (
         ELEMENT_KEYS,
@@ -205,10 +203,7 @@ def verify_approaches(
         settings = PropagationSettings(
             sample_days=float(hz["verify_sample_days"]), reset_days=float(hz["verify_reset_days"])
         )
-        with warnings.catch_warnings():
-            # ERFA warns past AD 2100; astropy's built-in ephemeris is used up to AD 3000.
-            warnings.simplefilter("ignore", erfa.ErfaWarning)
-            found = find_close_approaches(rows, epoch, end, float(hz["moid_au"]), settings=settings)
+        found = find_close_approaches(rows, epoch, end, float(hz["moid_au"]), settings=settings)
         first = found.sort_values("jd_tdb").drop_duplicates("des").set_index("des")
         hit = out["des"].isin(first.index)
         out.loc[hit, "first_approach_jd_tdb"] = first.loc[out.loc[hit, "des"], "jd_tdb"].to_numpy()

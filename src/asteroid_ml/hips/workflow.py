@@ -33,6 +33,26 @@ def open_survey_from_config(config: Mapping[str, Any], location: str | None = No
     )
 
 
+#: Largest cutout array one ``asteroid-ml cutouts`` call writes (bytes), and largest side (px).
+MAX_CUTOUT_BYTES = 8 << 30
+MAX_CUTOUT_SIZE = 4096
+
+
+def check_cutout_request(n_targets: int, size: int, pixel_scale_arcsec: float | None) -> None:
+    """Refuse, with the option named, a request that would not fit or makes no sense."""
+    if pixel_scale_arcsec is not None and not pixel_scale_arcsec > 0:
+        raise ValueError(
+            f"--pixel-scale: must be a positive number of arcsec, got {pixel_scale_arcsec:g}"
+        )
+    size_bytes = n_targets * size * size * 4
+    if size > MAX_CUTOUT_SIZE or size_bytes > MAX_CUTOUT_BYTES:
+        raise ValueError(
+            f"--size {size}: {n_targets} cutouts of {size} x {size} px would need "
+            f"{size_bytes / 2**30:.1f} GiB (at most {MAX_CUTOUT_SIZE} px and "
+            f"{MAX_CUTOUT_BYTES >> 30} GiB)"
+        )
+
+
 def read_positions(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Targets from Parquet or CSV; must have ``ra_deg``/``dec_deg`` (or ``ra``/``dec``) in degrees."""
     path = Path(path)
@@ -49,8 +69,21 @@ def read_positions(path: str | os.PathLike[str]) -> pd.DataFrame:
             bad = int(np.flatnonzero(~np.isfinite(values))[0])
             raise ValueError(f"{path}: column {column!r} has a non-numeric value at row {bad}")
         table[column] = values
-    if np.any(np.abs(table["dec_deg"].to_numpy()) > 90):
-        raise ValueError(f"{path}: column 'dec_deg' has values outside [-90, 90]")
+    if table.empty:
+        raise ValueError(f"{path}: no target rows")
+    for column, low, high, closed in (
+        ("ra_deg", 0.0, 360.0, False),
+        ("dec_deg", -90.0, 90.0, True),
+    ):
+        values = table[column].to_numpy()
+        outside = (values < low) | ((values > high) if closed else (values >= high))
+        if outside.any():
+            row = int(np.flatnonzero(outside)[0])
+            bounds = f"[{low:g}, {high:g}]" if closed else f"[{low:g}, {high:g})"
+            raise ValueError(
+                f"{path}: column {column!r} has values outside {bounds} deg "
+                f"(row {row}: {values[row]:g})"
+            )
     if "target_id" not in table.columns:
         table["target_id"] = np.arange(len(table), dtype=np.int64)
     return table

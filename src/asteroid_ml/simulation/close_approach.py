@@ -24,11 +24,13 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import erfa
 import numpy as np
 import pandas as pd
 
@@ -38,6 +40,8 @@ from asteroid_ml.simulation.solar_system import (
     C_AU_D,
     DAY_S,
     EARTH_INDEX,
+    EPHEMERIS_END_JD,
+    EPHEMERIS_START_JD,
     GM_AU3_D2,
     GM_SUN,
     barycentric_states,
@@ -45,6 +49,9 @@ from asteroid_ml.simulation.solar_system import (
 )
 
 log = logging.getLogger(__name__)
+
+#: JD (TDB) span (AD 1900-2100) over which ERFA's Earth series epv00 is accurate.
+EARTH_SERIES_JD = (2415020.5, 2488069.5)
 
 N_MASSIVE = len(BODIES)
 ELEMENT_KEYS = ("a", "e", "i", "om", "w", "ma")
@@ -334,6 +341,11 @@ def propagate_close_approaches(
     settings = settings or PropagationSettings()
     if end_jd_tdb <= start_jd_tdb:
         raise ValueError(f"end ({end_jd_tdb}) must be after start ({start_jd_tdb})")
+    if start_jd_tdb < EPHEMERIS_START_JD or end_jd_tdb > EPHEMERIS_END_JD:
+        raise ValueError(
+            f"window JD {start_jd_tdb:.1f}..{end_jd_tdb:.1f} (TDB) leaves AD 1000..3000, the "
+            "span of the built-in planetary ephemeris"
+        )
     m_pos, m_vel = barycentric_states(epoch_jd_tdb)
     brackets = []
     # Sample a day beyond the window so that minima at its edges are bracketed.
@@ -414,10 +426,29 @@ def _elements_frame(elements: pd.DataFrame | Mapping[str, Any], epoch_jd_tdb: An
     if "des" not in frame.columns:
         frame["des"] = [f"obj{k}" for k in range(len(frame))]
     for k in (*ELEMENT_KEYS, "epoch"):
-        frame[k] = pd.to_numeric(frame[k], errors="raise")
-    bad = frame.index[(frame["e"] >= 1) | (frame["a"] <= 0)]
-    if len(bad):
-        raise ValueError(f"elements: need 0 <= e < 1 and a > 0 (rows {list(bad)[:5]})")
+        values = pd.to_numeric(frame[k], errors="coerce")
+        bad = values.isna() | ~np.isfinite(values.astype(float))
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValueError(
+                f"elements: {k} of {frame['des'].iloc[row]!r} (row {row}) is not a finite number: "
+                f"{frame[k].iloc[row]}"
+            )
+        frame[k] = values.astype(float)
+    checks = (
+        ("a", frame["a"] > 0, "a > 0 au"),
+        ("e", (frame["e"] >= 0) & (frame["e"] < 1), "0 <= e < 1"),
+        ("i", (frame["i"] >= 0) & (frame["i"] <= 180), "0 <= i <= 180 deg"),
+        ("epoch", (frame["epoch"] >= EPHEMERIS_START_JD) & (frame["epoch"] <= EPHEMERIS_END_JD),
+         "an epoch between AD 1000 and AD 3000 (the built-in ephemeris)"),
+    )  # fmt: skip
+    for key, ok, rule in checks:
+        if not ok.all():
+            row = int(np.flatnonzero(~ok.to_numpy())[0])
+            raise ValueError(
+                f"elements: {key} = {frame[key].iloc[row]:g} of {frame['des'].iloc[row]!r} "
+                f"(row {row}): need {rule}"
+            )
     return frame
 
 
@@ -437,6 +468,26 @@ def find_close_approaches(
     TDB), ``dist_au`` (geocentric, centre to centre) and ``v_rel_kms``.
     """
     frame = _elements_frame(elements, epoch_jd_tdb)
+    span = (min(start_jd_tdb, frame["epoch"].min()), max(end_jd_tdb, frame["epoch"].max()))
+    if span[0] < EARTH_SERIES_JD[0] or span[1] > EARTH_SERIES_JD[1]:
+        log.warning(
+            "close approaches over JD %.1f..%.1f: outside 1900-2100 astropy's Earth (ERFA epv00) "
+            "is extrapolated, so dates and distances are approximate there",
+            *span,
+        )
+    with warnings.catch_warnings():
+        # ERFA warns on every call outside 1900-2100; said once above instead.
+        warnings.simplefilter("ignore", erfa.ErfaWarning)
+        return _find_close_approaches(frame, start_jd_tdb, end_jd_tdb, max_dist_au, settings)
+
+
+def _find_close_approaches(
+    frame: pd.DataFrame,
+    start_jd_tdb: float,
+    end_jd_tdb: float,
+    max_dist_au: float,
+    settings: PropagationSettings | None,
+) -> pd.DataFrame:
     out = []
     for epoch, group in frame.groupby("epoch", sort=True):
         pos, vel = elements_to_state(
@@ -465,7 +516,10 @@ def load_catalog(path: str | os.PathLike[str]) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"catalog not found: {path}")
-    cat = pd.read_csv(path, low_memory=False)
+    try:
+        cat = pd.read_csv(path, low_memory=False)
+    except pd.errors.EmptyDataError as exc:
+        raise ValueError(f"{path}: empty file, not an SBDB-style CSV catalog") from exc
     missing = [k for k in (*ELEMENT_KEYS, "epoch") if k not in cat.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}")
@@ -474,6 +528,18 @@ def load_catalog(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise ValueError(f"{path}: need a 'pdes' or 'des' column")
     cat = cat.rename(columns={des_col: "des"})
     cat["des"] = cat["des"].astype(str).str.strip()
+    if cat.empty:
+        raise ValueError(f"{path}: the catalog has no rows")
+    for column in (*ELEMENT_KEYS, "epoch"):
+        values = pd.to_numeric(cat[column], errors="coerce")
+        bad = values.isna().to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"{path}: column {column!r}, row {row + 2} ({cat['des'].iloc[row]}): "
+                f"{cat[column].iloc[row]!r} is not a number"
+            )
+        cat[column] = values
     return cat
 
 
@@ -496,3 +562,13 @@ def parse_elements(text: str) -> dict[str, float]:
     if missing:
         raise ValueError(f"--elements: missing {', '.join(missing)}")
     return values
+
+
+def parse_iso_tdb(text: str, option: str) -> float:
+    """JD (TDB) of an ISO date; errors name the command-line ``option``."""
+    from astropy.time import Time
+
+    try:
+        return float(Time(text, scale="tdb").jd)
+    except ValueError as exc:
+        raise ValueError(f"{option}: cannot parse {text!r} as an ISO date") from exc

@@ -77,6 +77,10 @@ KMS_TO_AUD = DAY_S / AU_KM
 #: ephemeris (ERFA plan94/epv00). Backward impactor runs that start later take the planets
 #: from a free forward run instead (:func:`asteroid_ml.simulation.handover.planet_track`).
 EPHEMERIS_END_JD = 2816787.5
+#: JD (TDB) of AD 1000 January 1.0 (proleptic Gregorian, as astropy counts): the start of
+#: the span accepted for precise close approaches (ERFA's plan94 series are fitted over
+#: 1000 BC to AD 3000; the Earth's epv00 is accurate from 1900 to 2100 and warns outside).
+EPHEMERIS_START_JD = 2086302.5
 
 #: GM in au^3 day^-2.
 GM_AU3_D2: dict[str, float] = {k: v * DAY_S**2 / AU_KM**3 for k, v in GM_KM3_S2.items()}

@@ -1,0 +1,91 @@
+"""Bad command-line input: rc != 0, one line naming the option, file or column, no output left."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from asteroid_ml.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+CATALOG = REPO / "resources" / "neo" / "neos-2020.csv"
+SURVEY = REPO / "resources" / "hips" / "DSS2Red"
+GOOD = "a=1.2,e=0.3,i=5,om=80,w=120,ma=10"
+
+
+def _close(*args: str) -> list[str]:
+    return ["close-approaches", *args]
+
+
+def _cutouts(targets: str, *args: str) -> list[str]:
+    return ["cutouts", "--survey", str(SURVEY), "--targets", targets, "--output", "{out}", *args]
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """Bad input files: a catalog with a garbage value, an empty catalog, targets out of range,
+    a target table without rows, a truncated Parquet shard."""
+    rows = list(csv.reader(CATALOG.open()))[:3]
+    rows[2][rows[0].index("a")] = "banana"
+    with (tmp_path / "garbage.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "ra400.csv").write_text("ra,dec\n400,10\n")
+    (tmp_path / "ra-10.csv").write_text("ra,dec\n-10,10\n")
+    (tmp_path / "norows.csv").write_text("ra,dec\n")
+    (tmp_path / "one.csv").write_text("ra,dec\n10,10\n")
+    (tmp_path / "truncated.parquet").write_bytes(b"PAR1" + b"\0" * 100)
+    return tmp_path
+
+
+CASES = [
+    ("NaN mean anomaly", _close("--elements", GOOD.replace("ma=10", "ma=nan"), "--epoch", "2459000.5",
+     "--start", "2020-01-01", "--end", "2020-02-01"), "elements: ma of 'object' (row 0) is not a finite number"),
+    ("NaN epoch", _close("--elements", GOOD, "--epoch", "nan", "--start", "2020-01-01", "--end",
+     "2020-02-01"), "elements: epoch of 'object' (row 0) is not a finite number"),
+    ("epoch 0", _close("--elements", GOOD, "--epoch", "0", "--start", "2020-01-01", "--end",
+     "2020-02-01"), "need an epoch between AD 1000 and AD 3000"),
+    ("inclination 500", _close("--elements", GOOD.replace("i=5", "i=500"), "--epoch", "2459000.5",
+     "--start", "2020-01-01", "--end", "2020-02-01"), "elements: i = 500 of 'object' (row 0): need 0 <= i <= 180 deg"),
+    ("hyperbolic", _close("--elements", GOOD.replace("e=0.3", "e=1.5"), "--epoch", "2459000.5",
+     "--start", "2020-01-01", "--end", "2020-02-01"), "elements: e = 1.5 of 'object' (row 0): need 0 <= e < 1"),
+    ("missing element", _close("--elements", "a=1.2,e=0.3", "--epoch", "2459000.5", "--start",
+     "2020-01-01", "--end", "2020-02-01"), "--elements: missing i, om, w, ma"),
+    ("window past the ephemeris", _close("--elements", GOOD, "--epoch", "2459000.5", "--start",
+     "2020-01-01", "--end", "3100-01-01"), "leaves AD 1000..3000"),
+    ("unreadable date", _close("--elements", GOOD, "--epoch", "2459000.5", "--start", "soon",
+     "--end", "2020-02-01"), "--start: cannot parse 'soon' as an ISO date"),
+    ("garbage catalog value", _close("--catalog", "{dir}/garbage.csv", "--start", "2020-01-01",
+     "--end", "2020-02-01"), "garbage.csv: column 'a', row 3 (1865): 'banana' is not a number"),
+    ("empty catalog", _close("--catalog", "{dir}/empty.csv", "--start", "2020-01-01", "--end",
+     "2020-02-01"), "empty.csv: empty file, not an SBDB-style CSV catalog"),
+    ("RA 400", _cutouts("{dir}/ra400.csv"), "column 'ra_deg' has values outside [0, 360) deg (row 0: 400)"),
+    ("RA -10", _cutouts("{dir}/ra-10.csv"), "column 'ra_deg' has values outside [0, 360) deg (row 0: -10)"),
+    ("no target rows", _cutouts("{dir}/norows.csv"), "norows.csv: no target rows"),
+    ("huge cutouts", _cutouts("{dir}/one.csv", "--size", "100000"), "--size 100000: 1 cutouts of 100000 x 100000 px would need 37.3 GiB"),
+    ("negative pixel scale", _cutouts("{dir}/one.csv", "--pixel-scale", "-1"), "--pixel-scale: must be a positive number of arcsec, got -1"),
+    ("truncated shard", ["ephemerides", "--sim", "{dir}/truncated.parquet", "--output", "{out}/e.parquet"],
+     "truncated.parquet: simulation shard is not a readable Parquet file"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("what", "argv", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_bad_cli_input_fails_with_one_clear_line(inputs, capsys, what, argv, expected):
+    out = inputs / "out"
+    argv = [a.replace("{dir}", str(inputs)).replace("{out}", str(out)) for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and expected in err[-1], err
+    assert "Traceback" not in "\n".join(err)
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("workers", ["0", "-2"])
+def test_worker_count_must_be_positive(inputs, workers, capsys):
+    argv = _cutouts(str(inputs / "one.csv"), "--workers", workers)
+    with pytest.raises(SystemExit) as info:
+        main([a.replace("{out}", str(inputs / "out")) for a in argv])
+    assert info.value.code == 2
+    assert f"argument --workers: must be at least 1, got {workers}" in capsys.readouterr().err
