@@ -262,3 +262,38 @@ def test_unknown_site_name_fails_without_network(test_config_raw, monkeypatch):
     bad = _set(test_config_raw, "observations.site", "atlantis")
     with pytest.raises(ConfigError, match="observations.site: .*'atlantis'"):
         validate_config(bad)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "same size, other bytes"])
+def test_damaged_shipped_tile_is_caught_before_any_job(repo, tmp_path, test_config_raw, damage):
+    import shutil
+
+    survey = tmp_path / "DSS2Red"
+    shutil.copytree(repo / "resources" / "hips" / "DSS2Red", survey)
+    tile = survey / "Norder3" / "Dir0" / "Npix304.fits"
+    data = tile.read_bytes()
+    if damage == "truncated":
+        tile.write_bytes(data[: len(data) // 2])
+    else:
+        tile.write_bytes(data[:-100] + bytes(100))
+    bad = _set(test_config_raw, "survey.location", str(survey))
+    with pytest.raises(
+        ConfigError, match=r"survey.location: .*Npix304.fits does not match SHA256SUMS"
+    ):
+        validate_config(bad)
+    tile.unlink()
+    with pytest.raises(ConfigError, match=r"Npix304.fits is listed in SHA256SUMS but missing"):
+        validate_config(bad)
+
+
+def test_cutout_jobs_track_the_shipped_tiles(repo):
+    """A changed tile reruns the cutouts: every tile of SHA256SUMS is an input of the jobs."""
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--forceall", "--configfile", "config/test.yaml"],
+        cwd=repo, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    blocks = result.stdout.split("rule ")
+    cutouts = [b for b in blocks if b.startswith("cutouts:")]
+    assert cutouts, result.stdout[-2000:]
+    for block in cutouts:
+        assert "resources/hips/DSS2Red/Norder3/Dir0/Npix304.fits" in block

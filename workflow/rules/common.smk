@@ -9,6 +9,7 @@ REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))
 
 from asteroid_ml.config import validate_config
+from asteroid_ml.hips.checks import listed_files
 from asteroid_ml.registry import MODELS, model_names
 from asteroid_ml.simulation.populations import POPULATIONS
 from asteroid_ml.workflow_support import export_source_path
@@ -68,11 +69,15 @@ def survey_location():
 
 
 def survey_properties(wildcards):
-    """The survey's properties file when it is a local folder (URLs are not tracked)."""
+    """The survey's properties file, and the files its SHA256SUMS lists (the shipped tiles),
+    when it is a local folder: Snakemake then reruns the cutouts when a tile changes.
+    (URLs are not tracked.)"""
     location = survey_location()
     if "://" in location:
         return []
-    return [local(str(Path(location) / "properties"))]
+    folder = Path(location)
+    files = [folder / "properties", *listed_files(folder)]
+    return [local(str(f)) for f in dict.fromkeys(files)]
 
 
 def shard_ids(n):
