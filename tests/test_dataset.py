@@ -382,6 +382,21 @@ def test_error_on_missing_cutout_shard(built, tmp_path):
     assert not (tmp_path / "ds" / "train.npy").exists()
 
 
+def test_error_on_same_size_corrupted_cutout_shard(built, tmp_path):
+    """A shard overwritten in place with absurd values (same size) is named, no output left."""
+
+    def corrupt(npys, manifests):
+        bad = tmp_path / "shard-0001.npy"
+        array = np.load(npys[1])
+        array[3] = 1e30
+        np.save(bad, array)
+        return [npys[0], str(bad)], manifests
+
+    with pytest.raises(ValueError, match=r"shard-0001\.npy: cutout row 3 holds pixel values"):
+        rerun_with(built, tmp_path, corrupt)
+    assert not (tmp_path / "ds" / "train.npy").exists()
+
+
 def test_error_on_cutout_shard_with_wrong_shape(built, tmp_path):
     def truncate(npys, manifests):
         bad = tmp_path / "shard-0001.npy"

@@ -3,7 +3,8 @@
 Per-rule scripts in ``workflow/scripts`` are three lines: import the stage
 function, open :func:`rule_logging`, call it. Logging goes to the rule's log
 file and to stderr; an exception is logged with its traceback and re-raised so
-the job fails (and, since every writer is atomic, leaves no partial output).
+the job fails (and, since every writer is atomic, leaves no partial output). A job
+also stops, cleanly, when SIGTERM arrives or when the process that started it ends.
 """
 
 from __future__ import annotations
@@ -11,8 +12,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 
@@ -29,11 +34,73 @@ def rule_logging(smk: Any) -> Iterator[logging.Logger]:
         force=True,
     )
     logger = logging.getLogger(f"asteroid_ml.rule.{smk.rule}")
+    previous = _stop_on_sigterm()
+    watch_ancestors(_ancestors(), logger)
     try:
         yield logger
     except Exception:
         logger.exception("rule %s failed", smk.rule)
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_on_sigterm() -> Any:
+    """Turn SIGTERM into SystemExit (so that ``finally`` blocks and atomic writers clean up);
+    returns the previous handler, or None outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(f"terminated by signal {signum}")
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (None if gone or not Linux)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _ancestors(levels: int = 4) -> list[tuple[int, str]]:
+    """(pid, start time) of this process's parent, grandparent... up to ``levels``, not init."""
+    chain, pid = [], os.getpid()
+    for _ in range(levels):
+        fields = _stat_fields(pid)
+        if fields is None:
+            break
+        pid = int(fields[1])
+        parent = _stat_fields(pid)
+        if pid <= 1 or parent is None:
+            break
+        chain.append((pid, parent[19]))
+    return chain
+
+
+def watch_ancestors(
+    chain: list[tuple[int, str]], logger: logging.Logger, interval_s: float = 1.0
+) -> None:
+    """Stop this job (SIGTERM to itself) within ``interval_s`` when a process of ``chain``
+    ends, e.g. when Snakemake is killed: a job must not outlive the run that started it
+    (cluster jobs have the batch system's processes as ancestors, not Snakemake)."""
+    if not chain:
+        return
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval_s)
+            for pid, start in chain:
+                fields = _stat_fields(pid)
+                if fields is None or fields[19] != start:
+                    logger.error("parent process %d ended (Snakemake killed?): stopping", pid)
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    return
+
+    threading.Thread(target=watch, name="watch-ancestors", daemon=True).start()
 
 
 def export_source_path(src_dir: str | os.PathLike[str]) -> None:

@@ -59,6 +59,9 @@ log = logging.getLogger(__name__)
 
 #: Cutouts processed together (vectorised sky statistics and WCS); bounds the memory used.
 CHUNK = 1024
+#: Largest plausible |pixel value| of a cutout (survey data units; DSS2 tiles are int16):
+#: anything beyond is a corrupted shard, caught while the block is read anyway.
+MAX_PIXEL_VALUE = 1e15
 
 #: Columns of the ephemerides and simulation shards that this stage reads.
 EPHEMERIS_COLUMNS = ("object_id", "obs_index", "rate_arcsec_min", "pa_deg", "V_mag")
@@ -216,6 +219,14 @@ def _inject_block(block: _Block) -> dict[str, np.ndarray]:
     blocks or worker processes cannot change a bit of the output.
     """
     cutouts = np.load(block.npy, mmap_mode="r")[block.lo : block.lo + block.ids.size]
+    with np.errstate(invalid="ignore"):
+        implausible = np.abs(cutouts) > MAX_PIXEL_VALUE
+    if implausible.any():
+        row = block.lo + int(np.flatnonzero(implausible.any(axis=(1, 2)))[0])
+        raise ValueError(
+            f"{block.npy}: cutout row {row} holds pixel values beyond {MAX_PIXEL_VALUE:g} "
+            "(a corrupted shard?); delete the file and rerun rule cutouts"
+        )
     filled, blank_fraction, sigma = sky_statistics(cutouts)
     geometries = batch_geometry(block.headers, block.ra, block.dec)
     local = np.arange(block.ids.size)
