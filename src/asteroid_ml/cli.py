@@ -450,7 +450,6 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from asteroid_ml.config import load_config
     from asteroid_ml.evaluation.real_catalog import hoi_real_catalog
     from asteroid_ml.evaluation.scoring import eval_summary, evaluate_model
-    from asteroid_ml.registry import MODELS
 
     config = load_config(args.config)
     models = Path(args.models)

@@ -208,7 +208,7 @@ def _write(
         "units": FORWARD_UNITS,
         "config_hash": config_hash(config, ["epoch_jd_tdb", "simulation", "hazard"]),
         "gravity_code": config["simulation"]["code"],
-        "sample_days": sample_times(config).tolist()[:1],
+        "sample_days": float(sample_times(config)[0]),
     }
     write_parquet(table, output_path, metadata=metadata)
 
