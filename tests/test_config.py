@@ -9,7 +9,17 @@ import sys
 import pytest
 import yaml
 
-from asteroid_ml.config import ConfigError, config_hash, load_config, validate_config
+from asteroid_ml.cli import main
+from asteroid_ml.config import (
+    ConfigError,
+    config_hash,
+    config_layers,
+    key_sources,
+    load_config,
+    overlay,
+    sources_summary,
+    validate_config,
+)
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "paper.yaml"])
@@ -201,6 +211,59 @@ def test_load_config_errors_name_the_file(tmp_path):
     listy.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="list.yaml: top level must be a mapping"):
         load_config(listy)
+
+
+def test_a_configfile_is_an_overlay_and_says_where_each_key_came_from(repo, tmp_path):
+    """A short --configfile keeps the default's other keys, and every key names its file."""
+    short = tmp_path / "short.yaml"
+    short.write_text("seed: 5\nsimulation:\n  impactor: {n: 12}\n")
+    default = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    config = load_config(short)
+    assert config["seed"] == 5
+    assert config["simulation"]["impactor"]["n"] == 12
+    # left out of short.yaml: the default's value, not the schema's
+    assert config["simulation"]["background"]["n"] == default["simulation"]["background"]["n"]
+    layers = config_layers([short])
+    sources = key_sources(layers, config)
+    assert sources["seed"] == str(short)
+    assert sources["simulation.impactor.n"] == str(short)
+    assert sources["simulation.background.n"] == "config/config.yaml"
+    assert sources["evaluation.snr_bin_edges"] == "schema default"
+    assert sources_summary(sources).startswith(f"{len(sources)} config keys: 2 from {short}, ")
+    # the same as the workflow: the Snakefile's config for the same files
+    assert validate_config(overlay(layers)) == config
+
+
+def test_a_replacing_config_must_be_complete(tmp_path, capsys):
+    """--replace (snakemake --replace-workflow-config): nothing comes from config/config.yaml."""
+    short = tmp_path / "short.yaml"
+    short.write_text("seed: 5\n")
+    with pytest.raises(ConfigError, match=r"short.yaml: simulation: missing required key"):
+        load_config(short, replace_default=True)
+    assert main(["validate-config", str(short), "--replace"]) != 0
+    assert "simulation: missing required key" in capsys.readouterr().err
+    assert main(["validate-config", str(short), "--sources"]) == 0
+    assert f"seed\t{short}\n" in capsys.readouterr().out
+
+
+def test_the_workflow_prints_where_its_config_came_from(repo, tmp_path):
+    """snakemake -n with an overlay prints one line counting the keys of each file."""
+    short = tmp_path / "short.yaml"
+    short.write_text("seed: 5\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", "config/test.yaml", str(short)],
+        cwd=repo, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert f"1 from {short}, 29 from config/test.yaml" in output, output[:2000]
+    assert "from config/config.yaml" in output
+    replaced = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(short),
+         "--replace-workflow-config"],
+        cwd=repo, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert replaced.returncode != 0
+    assert "simulation: missing required key" in replaced.stdout + replaced.stderr
 
 
 def test_config_hash_is_stable_and_sensitive(test_config_raw):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
         keys = ", ".join(_dotted([*where, k]) for k in extra)
         return f"{keys}: unknown key (allowed: {', '.join(sorted(error.schema.get('properties', {})))})"
     if error.validator == "required":
-        missing = [k for k in error.validator_value if k not in error.instance]
+        # jsonschema reports each missing key as its own error: name that one key
+        named = re.fullmatch(r"'(.+)' is a required property", error.message)
+        missing = [named.group(1)] if named else error.validator_value
         return ", ".join(f"{_dotted([*where, k])}: missing required key" for k in missing)
     return f"{_dotted(where)}: {error.message}"
 
@@ -113,8 +116,8 @@ def _check_semantics(config: Mapping[str, Any], source: str) -> None:
         raise ConfigError(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")
 
 
-def load_config(path: str | Path = DEFAULT_CONFIG_PATH) -> dict[str, Any]:
-    """Read a YAML config file, validate it and fill defaults."""
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """One YAML config file as a mapping (not validated); errors name the file."""
     path = Path(path)
     try:
         with open(path) as fh:
@@ -125,7 +128,105 @@ def load_config(path: str | Path = DEFAULT_CONFIG_PATH) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: top level must be a mapping of sections")
-    return validate_config(raw, source=str(path))
+    return raw
+
+
+def overlay(layers: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """Merge config layers, later over earlier, key by key (nested sections included).
+
+    The same rule as Snakemake's ``--configfile`` over the Snakefile's ``configfile:``
+    (snakemake.utils.update_config): a mapping is merged, any other value replaces.
+    """
+    merged: dict[str, Any] = {}
+
+    def merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
+        for key, value in layer.items():
+            if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+                merge(into[key], value)
+            else:
+                into[key] = copy.deepcopy(value)
+
+    for _, layer in layers:
+        merge(merged, layer)
+    return merged
+
+
+def _leaves(mapping: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for key, value in mapping.items():
+        if isinstance(value, Mapping) and value:
+            yield from _leaves(value, (*prefix, str(key)))
+        else:
+            yield (*prefix, str(key))
+
+
+SCHEMA_DEFAULT = "schema default"
+
+
+def key_sources(
+    layers: Sequence[tuple[str, Mapping[str, Any]]], filled: Mapping[str, Any]
+) -> dict[str, str]:
+    """For every leaf key of the validated config, the layer that set it.
+
+    ``layers`` are ``(name, mapping)`` pairs in merge order; a key no layer sets
+    came from the schema's defaults. Returns ``{"dotted.key": source}``.
+    """
+    sources = {".".join(leaf): SCHEMA_DEFAULT for leaf in _leaves(filled)}
+    for name, layer in layers:
+        for leaf in _leaves(layer):
+            sources[".".join(leaf)] = name
+    return sources
+
+
+def sources_summary(sources: Mapping[str, str]) -> str:
+    """One line: how many keys each layer set, e.g. for the start of a workflow run."""
+    counts: dict[str, int] = {}
+    for source in sources.values():
+        counts[source] = counts.get(source, 0) + 1
+    parts = [f"{n} from {name}" for name, n in counts.items() if name != SCHEMA_DEFAULT]
+    if SCHEMA_DEFAULT in counts:
+        parts.append(f"{counts[SCHEMA_DEFAULT]} schema defaults")
+    return f"{len(sources)} config keys: " + ", ".join(parts)
+
+
+def config_layers(
+    paths: Sequence[str | Path], replace_default: bool = False
+) -> list[tuple[str, dict[str, Any]]]:
+    """The layers a run reads: ``config/config.yaml`` (unless ``replace_default``), then ``paths``.
+
+    This is what ``snakemake --configfile a.yaml --configfile b.yaml`` does, and
+    ``--replace-workflow-config`` is ``replace_default=True``.
+    """
+    layers = (
+        []
+        if replace_default
+        else [(_display(DEFAULT_CONFIG_PATH), read_config_file(DEFAULT_CONFIG_PATH))]
+    )
+    for path in paths:
+        if not replace_default and Path(path).resolve() == DEFAULT_CONFIG_PATH:
+            continue
+        layers.append((_display(path), read_config_file(path)))
+    return layers
+
+
+def _display(path: str | Path) -> str:
+    """A path as the user reads it: relative to the repository when inside it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def load_config(
+    path: str | Path = DEFAULT_CONFIG_PATH, replace_default: bool = False
+) -> dict[str, Any]:
+    """Validate ``path`` laid over ``config/config.yaml``, as the workflow reads it; fill defaults.
+
+    With ``replace_default`` the file is read alone (it must then be complete), as
+    with ``snakemake --replace-workflow-config``.
+    """
+    layers = config_layers([path], replace_default)
+    return validate_config(overlay(layers), source=layers[-1][0])
 
 
 def config_hash(config: Mapping[str, Any], sections: Iterable[str] | None = None) -> str:

@@ -8,7 +8,12 @@ REPO = Path(workflow.basedir)
 # The package is importable even when snakemake runs outside the project's .venv.
 sys.path.insert(0, str(REPO / "src"))
 
-from asteroid_ml.config import validate_config
+from asteroid_ml.config import (
+    config_layers,
+    key_sources,
+    sources_summary,
+    validate_config,
+)
 from asteroid_ml.hips.checks import listed_files
 from asteroid_ml.registry import MODELS, model_names
 from asteroid_ml.simulation.populations import POPULATIONS
@@ -17,7 +22,21 @@ from asteroid_ml.workflow_support import export_source_path
 # Validate against workflow/schemas/config.schema.yaml before any job is planned.
 # (Our validate() reports every problem at once as `dotted.key: reason` and fills
 # the schema's defaults, like snakemake.utils.validate(set_default=True).)
-config.update(validate_config(config, source="workflow config"))
+# A --configfile is an overlay on config/config.yaml (Snakemake merges them key by key);
+# say how many keys each file set, so that a forgotten key is visible (docs: config/README.md).
+CONFIG_LAYERS = config_layers(
+    workflow.overwrite_configfiles,
+    replace_default=workflow.config_settings.replace_workflow_config,
+)
+if workflow.config_settings.config:
+    CONFIG_LAYERS.append(("--config", dict(workflow.config_settings.config)))
+config.update(validate_config(config, source=CONFIG_LAYERS[-1][0]))
+if workflow.is_main_process:
+    print(
+        f"{sources_summary(key_sources(CONFIG_LAYERS, config))} "
+        "(per key: .venv/bin/asteroid-ml validate-config <files> --sources)",
+        file=sys.stderr,
+    )
 
 # Jobs (local, SLURM, conda environments) import the package from this checkout.
 export_source_path(REPO / "src")
