@@ -219,6 +219,13 @@ def test_tiny_detector_training_converges(tmp_path, dataset, config, caplog):
     assert list(metrics["epoch"]) == list(range(10))
     assert metrics["train_loss"].iloc[-1] < 0.6 * metrics["train_loss"].iloc[0]
     assert summary["epochs"] == 10
+    # one progress line per epoch, with the epoch's metrics (job log and console)
+    progress = [r.getMessage() for r in caplog.records if "detector_cnn epoch" in r.getMessage()]
+    assert [line.split(":")[0] for line in progress] == [
+        f"detector_cnn epoch {k}/{config['training']['detector']['max_epochs']}"
+        for k in range(1, 11)
+    ]
+    assert all("train_loss" in line and "val_loss" in line for line in progress)
     # accuracy on the held-out split well above chance (balanced classes)
     model = load_checkpoint(model_dir / "best.ckpt", "detector")
     test = torch.from_numpy(robust_normalise(np.load(dataset / "test.npy"))).unsqueeze(1)

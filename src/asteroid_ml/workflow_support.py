@@ -16,14 +16,19 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 
 @contextlib.contextmanager
 def rule_logging(smk: Any) -> Iterator[logging.Logger]:
-    """Configure logging for the Snakemake job ``smk`` (the injected ``snakemake`` object)."""
+    """Configure logging for the Snakemake job ``smk`` (the injected ``snakemake`` object).
+
+    A failure (an exception, or Ctrl-C) prints one line on the console, naming the rule
+    and the cause, and writes the traceback to the rule's log file only: with several
+    jobs failing at once (Ctrl-C reaches every job) the console stays readable.
+    """
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if smk.log:
         handlers.append(logging.FileHandler(str(smk.log[0]), mode="w"))
@@ -38,12 +43,57 @@ def rule_logging(smk: Any) -> Iterator[logging.Logger]:
     watch_ancestors(_ancestors(), logger)
     try:
         yield logger
-    except Exception:
-        logger.exception("rule %s failed", smk.rule)
-        raise
+    except (Exception, KeyboardInterrupt) as exc:
+        if not smk.log:
+            logger.exception("rule %s failed", smk.rule)
+            raise
+        _log_to_file_only(handlers[-1], f"rule {smk.rule} failed", exc)
+        cause = (
+            "interrupted (Ctrl-C)"
+            if isinstance(exc, KeyboardInterrupt)
+            else f"{type(exc).__name__}: {one_line(str(exc))}"
+        )
+        raise SystemExit(f"rule {smk.rule} failed: {cause} (traceback: {smk.log[0]})") from None
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def one_line(text: str) -> str:
+    """A possibly multi-line message on one line (lines joined by '; ')."""
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _log_to_file_only(handler: logging.Handler, message: str, exc: BaseException) -> None:
+    record = logging.LogRecord(
+        "asteroid_ml.rule", logging.ERROR, __file__, 0, message, None,
+        (type(exc), exc, exc.__traceback__),
+    )  # fmt: skip
+    handler.handle(record)
+
+
+@contextlib.contextmanager
+def children_ignore_ctrl_c() -> Iterator[None]:
+    """Block SIGINT while starting child processes (AMUSE workers, their launchers).
+
+    Ctrl-C in a terminal reaches every process of the job's process group. Children
+    inherit the blocked mask, so they never see it and print nothing; this process
+    stops them in its own clean-up. SIGINT that arrives meanwhile is delivered here
+    when the block ends, so no Ctrl-C is lost.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def ignore_ctrl_c() -> None:
+    """Initializer for worker processes (process pools): the parent handles Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _stop_on_sigterm() -> Any:
@@ -101,6 +151,38 @@ def watch_ancestors(
                     return
 
     threading.Thread(target=watch, name="watch-ancestors", daemon=True).start()
+
+
+#: Seconds between progress lines of long steps (simulation shards, training): often enough
+#: to see a job is alive, rarely enough for hours-long paper runs. Not physics.
+PROGRESS_INTERVAL_S = 30.0
+
+
+@contextlib.contextmanager
+def progress_heartbeat(
+    logger: logging.Logger,
+    describe: Callable[[float], str],
+    interval_s: float = PROGRESS_INTERVAL_S,
+) -> Iterator[None]:
+    """Log ``describe(elapsed_s)`` every ``interval_s`` while the block runs.
+
+    For steps that cannot report progress themselves, such as one long AMUSE
+    ``evolve_model`` call (the worker answers no query until it returns).
+    """
+    done = threading.Event()
+    start = time.monotonic()
+
+    def beat() -> None:
+        while not done.wait(interval_s):
+            logger.info(describe(time.monotonic() - start))
+
+    thread = threading.Thread(target=beat, name="progress-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def export_source_path(src_dir: str | os.PathLike[str]) -> None:

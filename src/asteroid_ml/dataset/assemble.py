@@ -383,7 +383,11 @@ def inject_all(
         if workers > 1:
             from concurrent.futures import ProcessPoolExecutor
 
-            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+            from asteroid_ml.workflow_support import ignore_ctrl_c
+
+            pool = stack.enter_context(
+                ProcessPoolExecutor(max_workers=workers, initializer=ignore_ctrl_c)
+            )
         n_done = 0
         # One shard at a time (its WCS headers in memory), its blocks in parallel.
         for k, (npy, manifest_path) in enumerate(zip(cutout_npys, cutout_manifests, strict=True)):

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -38,6 +39,7 @@ from lightning.pytorch.loggers import CSVLogger
 from asteroid_ml.config import config_hash
 from asteroid_ml.io import atomic_output, sha256_file
 from asteroid_ml.seeds import rng_for
+from asteroid_ml.workflow_support import PROGRESS_INTERVAL_S
 
 from .datamodules import CutoutDataModule, ElementsDataModule
 from .detector import DetectorCNN
@@ -65,6 +67,34 @@ class BatchReseed(Callback):
     ) -> None:
         draw = rng_for(self.seed, "torch_step", trainer.current_epoch, batch_idx).integers(2**62)
         torch.manual_seed(int(draw))
+
+
+class ProgressLog(Callback):
+    """One log line per epoch (epoch, losses, accuracies, seconds), and a line inside an
+    epoch whenever :data:`~asteroid_ml.workflow_support.PROGRESS_INTERVAL_S` pass without
+    one: the job log and the console show a long training is alive and converging."""
+
+    def __init__(self, name: str, interval_s: float = PROGRESS_INTERVAL_S) -> None:
+        self.name, self.interval_s = name, interval_s
+        self._start = self._last = time.monotonic()
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.interval_s:
+            self._last = now
+            log.info(
+                "%s epoch %d/%d: batch %d/%s (%.0f s)", self.name, trainer.current_epoch + 1,
+                trainer.max_epochs, args[-1] + 1, trainer.num_training_batches, now - self._start,
+            )  # fmt: skip
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._last = now = time.monotonic()
+        metrics = {k: float(v) for k, v in sorted(trainer.callback_metrics.items())}
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        log.info(
+            "%s epoch %d/%d: %s (%.0f s)", self.name, trainer.current_epoch + 1,
+            trainer.max_epochs, shown, now - self._start,
+        )  # fmt: skip
 
 
 def resolve_precision(precision: str) -> str:
@@ -143,6 +173,7 @@ def build_trainer(
     max_epochs: int,
     patience: int,
     *,
+    name: str = "model",
     enable_progress_bar: bool = False,
     limit_train_batches: int | float | None = None,
     extra_callbacks: tuple[Callback, ...] = (),
@@ -172,6 +203,7 @@ def build_trainer(
         ),
         EarlyStopping(monitor="val_loss", mode="min", patience=patience),
         BatchReseed(config["seed"]),
+        ProgressLog(name),
         *extra_callbacks,
     ]
     with _quiet_lightning():
@@ -287,8 +319,9 @@ def train_detector(
         image_size=int(datamodule.datasets["train"].images.shape[-1]),
     )
     trainer = build_trainer(
-        config, model_dir / WORK_DIR, cfg["max_epochs"], cfg["patience"], **trainer_overrides
-    )
+        config, model_dir / WORK_DIR, cfg["max_epochs"], cfg["patience"],
+        name="detector_cnn", **trainer_overrides,
+    )  # fmt: skip
     log.info(
         "training detector_cnn: %d parameters, precision %s, %d threads",
         sum(p.numel() for p in model.parameters()),
@@ -386,8 +419,9 @@ def _fit_standardised(
     """Store the train-split standardisation in ``model``, fit it and write ``model_dir``."""
     model.set_standardisation(datamodule.mean, datamodule.std)
     trainer = build_trainer(
-        config, model_dir / WORK_DIR, cfg["max_epochs"], cfg["patience"], **trainer_overrides
-    )
+        config, model_dir / WORK_DIR, cfg["max_epochs"], cfg["patience"],
+        name=name, **trainer_overrides,
+    )  # fmt: skip
     _fit(model, datamodule, trainer, resume)
     summary = finalise(model_dir, trainer)
     log.info("%s done: %s", name, summary)

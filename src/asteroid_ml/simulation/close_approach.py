@@ -34,6 +34,7 @@ import erfa
 import numpy as np
 import pandas as pd
 
+from asteroid_ml.simulation.rebound_support import integrate
 from asteroid_ml.simulation.solar_system import (
     AU_KM,
     BODIES,
@@ -258,7 +259,7 @@ def _leg(
         else:
             sa, sb = (ua, ub) if direction > 0 else (ub, ua)
             if sa != ta:
-                sim.integrate(sa, exact_finish_time=1)
+                integrate(sim, sa, exact_finish_time=1)
                 prev = None
             n_samp = max(1, int(np.ceil(abs(sb - sa) / settings.sample_days)))
             samples = sa + (sb - sa) * np.arange(1, n_samp + 1) / n_samp
@@ -273,13 +274,13 @@ def _leg(
             last = k_samp == n_samp - 1
             if direction * (t_next - sim.t) <= 0 and not last:
                 continue
-            sim.integrate(t_next, exact_finish_time=int(last))
+            integrate(sim, t_next, exact_finish_time=int(last))
             p1, v1 = _state(sim)
             f1, d1 = _geocentric_rv(p1, v1)
             brackets += _minima_between(prev, (sim.t, p1, v1, f1), d1, direction, gate)
             prev = (sim.t, p1, v1, f1)
         if direction * (tb - sim.t) > 0:
-            sim.integrate(tb, exact_finish_time=1)
+            integrate(sim, tb, exact_finish_time=1)
         cur_pos, cur_vel = _state(sim)
         cur_pos, cur_vel = cur_pos[N_MASSIVE:], cur_vel[N_MASSIVE:]
         massive_pos, massive_vel = _state(sim)
@@ -318,7 +319,7 @@ def _refine(bracket: _Bracket, settings: PropagationSettings) -> tuple[float, fl
         t_new = min(max(t + step, bracket.t_a), bracket.t_b)
         if abs(t_new - t) < settings.time_tol_days:
             break
-        sim.integrate(t_new, exact_finish_time=1)
+        integrate(sim, t_new, exact_finish_time=1)
         t = t_new
         r, v = geo()
     return t, float(np.linalg.norm(r)), float(np.linalg.norm(v))
@@ -392,7 +393,7 @@ def propagate_states(
         sim = make_simulation(
             edges[s], massive_pos[s], massive_vel[s], cur_pos, cur_vel, settings.gr
         )
-        sim.integrate(edges[s + 1], exact_finish_time=1)
+        integrate(sim, edges[s + 1], exact_finish_time=1)
         p, v = _state(sim)
         cur_pos, cur_vel = p[N_MASSIVE:], v[N_MASSIVE:]
     return cur_pos - massive_pos[-1, sun], cur_vel - massive_vel[-1, sun]

@@ -25,6 +25,7 @@ import numpy as np
 
 from asteroid_ml.simulation.mercury_encounters import close_encounter_minima
 from asteroid_ml.simulation.solar_system import AU_KM, BODIES, GM_AU3_D2, RADIUS_KM
+from asteroid_ml.workflow_support import children_ignore_ctrl_c
 
 #: Most massless particles that share one AMUSE code instance; larger sets are split
 #: over instances that carry the same planets from the same start. Why: Mercury's AMUSE
@@ -89,32 +90,37 @@ class GravityCode:
         # AMUSE logs every state transition at INFO under the logger name "state".
         logging.getLogger("state").setLevel(logging.WARNING)
         try:
-            if self.name == "mercury":
-                from amuse.community.mercury.interface import MercuryWayWard
-
-                self._code = MercuryWayWard(channel_type="sockets", initialize_mpi=False)
-                self._code.initialize_code()
-                self._code.parameters.timestep = self.timestep_days | _u().day
-                # Mercury opens this file with status='old' and retries forever on
-                # failure, so it must exist before the first evolve.
-                self._encounter_dir = tempfile.TemporaryDirectory(prefix="mercury-ce-")
-                self.encounter_file.touch()
-                self._code.parameters.close_encounters_file = str(self.encounter_file)
-            else:
-                from amuse.community.huayno.interface import Huayno
-                from amuse.units import nbody_system
-
-                converter = nbody_system.nbody_to_si(1.0 | _u().MSun, 1.0 | _u().AU)
-                self._code = Huayno(converter, channel_type="sockets", initialize_mpi=False)
-                self._code.parameters.timestep_parameter = 0.01
-                # SHARED4 with a check for contact between particles' radii.
-                self._code.parameters.inttype_parameter = self._code.inttypes.SHARED4_COLLISIONS
-                self._code.stopping_conditions.collision_detection.enable()
-            self._start_watchdog()
-        except Exception:
+            with children_ignore_ctrl_c():
+                self._start_code()
+        except BaseException:
             self.__exit__(*sys.exc_info())
             raise
         return self
+
+    def _start_code(self) -> None:
+        """Start the AMUSE worker (and the watchdog process) of the chosen code."""
+        if self.name == "mercury":
+            from amuse.community.mercury.interface import MercuryWayWard
+
+            self._code = MercuryWayWard(channel_type="sockets", initialize_mpi=False)
+            self._code.initialize_code()
+            self._code.parameters.timestep = self.timestep_days | _u().day
+            # Mercury opens this file with status='old' and retries forever on
+            # failure, so it must exist before the first evolve.
+            self._encounter_dir = tempfile.TemporaryDirectory(prefix="mercury-ce-")
+            self.encounter_file.touch()
+            self._code.parameters.close_encounters_file = str(self.encounter_file)
+        else:
+            from amuse.community.huayno.interface import Huayno
+            from amuse.units import nbody_system
+
+            converter = nbody_system.nbody_to_si(1.0 | _u().MSun, 1.0 | _u().AU)
+            self._code = Huayno(converter, channel_type="sockets", initialize_mpi=False)
+            self._code.parameters.timestep_parameter = 0.01
+            # SHARED4 with a check for contact between particles' radii.
+            self._code.parameters.inttype_parameter = self._code.inttypes.SHARED4_COLLISIONS
+            self._code.stopping_conditions.collision_detection.enable()
+        self._start_watchdog()
 
     def __exit__(self, exc_type: object = None, *exc: object) -> None:
         code, self._code = self._code, None

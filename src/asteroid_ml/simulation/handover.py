@@ -32,6 +32,7 @@ import numpy as np
 
 from asteroid_ml.simulation import gravity_code
 from asteroid_ml.simulation.gravity_code import GravityCode, SimulationError
+from asteroid_ml.simulation.rebound_support import integrate
 from asteroid_ml.simulation.solar_system import (
     BODIES,
     EARTH_INDEX,
@@ -72,7 +73,7 @@ def _launch_phase(
     for k, (delay, r_geo, v_geo) in enumerate(launches):
         # the AMUSE world: no relativity, planets free (as in the AMUSE code)
         sim = make_simulation(0.0, massive_pos, massive_vel, no_particles, no_particles, gr=False)
-        sim.integrate(delay, exact_finish_time=1)
+        integrate(sim, delay, exact_finish_time=1)
         earth = sim.particles[EARTH_INDEX]
         sim.add(
             m=0.0,
@@ -83,7 +84,7 @@ def _launch_phase(
             vy=earth.vy + v_geo[1],
             vz=earth.vz + v_geo[2],
         )
-        sim.integrate(duration, exact_finish_time=1)
+        integrate(sim, duration, exact_finish_time=1)
         p, sun = sim.particles[len(BODIES)], sim.particles[0]
         out_pos[k] = np.array(p.xyz) - np.array(sun.xyz)
         out_vel[k] = np.array(p.vxyz) - np.array(sun.vxyz)

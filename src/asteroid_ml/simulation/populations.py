@@ -45,6 +45,7 @@ from asteroid_ml.simulation.solar_system import (
     state_to_elements,
 )
 from asteroid_ml.tables import SIM_COLUMNS, SIM_STATE_COLUMNS, SIM_UNITS
+from asteroid_ml.workflow_support import progress_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -200,11 +201,21 @@ def _forward_from_epoch(
     per_code = gravity_code.PARTICLES_PER_CODE
     for first in range(0, len(pos), per_code):
         part = slice(first, first + per_code)
+        stop = min(first + per_code, len(pos))
         with GravityCode(config["simulation"]["code"], step) as code:
             code.set_massive_bodies(p0 - p0[0], v0 - v0[0])
             keys = code.add_particles(pos[part], vel[part])
-            # One long call: every evolve_model call restarts Mercury's integrator.
-            code.evolve(days)
+            # One long call: every evolve_model call restarts Mercury's integrator (so the
+            # worker cannot be asked how far it is: the heartbeat says it is alive).
+            with progress_heartbeat(
+                log,
+                lambda t, first=first, stop=stop: (
+                    f"objects {first}..{stop - 1} of {len(pos)}: integrating {days / 365.25:.0f} yr"
+                    f" in one {config['simulation']['code']} call, {t:.0f} s so far"
+                ),
+            ):
+                code.evolve(days)
+            log.info("objects %d..%d of %d integrated", first, stop - 1, len(pos))
             _, _, present[part] = code.particle_state(keys)
             t_hit[part], bodies[part] = code.collisions(keys)
     return present, t_hit, bodies
