@@ -19,6 +19,7 @@ include: "workflow/rules/dataset.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/hazard.smk"
+include: "workflow/rules/detection.smk"
 include: "workflow/rules/figures.smk"
 
 

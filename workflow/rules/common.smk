@@ -99,6 +99,13 @@ def survey_properties(wildcards):
     return [local(str(f)) for f in dict.fromkeys(files)]
 
 
+def detection_survey_files(wildcards):
+    """The detection survey's properties and the tiles its SHA256SUMS lists."""
+    folder = REPO / config["detection"]["survey"]
+    files = [folder / "properties", *listed_files(folder)]
+    return [local(str(f)) for f in dict.fromkeys(files)]
+
+
 def shard_ids(n):
     return [f"{i:04d}" for i in range(n)]
 

@@ -41,11 +41,12 @@ class DetectorCNN(BinaryClassifier):
         max_epochs: int = 20,
         pos_weight: float = 1.0,
         image_size: int = 32,
+        channels: int = 1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         layers: list[nn.Module] = []
-        channels_in = 1
+        channels_in = channels  # 1: a cutout; 3: a (science, reference, difference) triplet
         for stage, n in enumerate(conv_stages(depth - 2)):
             channels = width * 2**stage
             for _ in range(n):
@@ -74,5 +75,5 @@ class DetectorCNN(BinaryClassifier):
         self.loss = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([float(pos_weight)]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (N,) for images (N, 1, S, S)."""
+        """Logits (N,) for images (N, channels, S, S)."""
         return self.head(self.features(x)).squeeze(-1)

@@ -1,0 +1,157 @@
+"""A detection campaign: fields of a real survey, movers from the simulated population at
+magnitudes around the survey limit, epochs, difference images, candidates and their labels.
+
+Output (see :func:`run_campaign`): one row per candidate (features, labels, positions),
+its stamp triplet, and one row per injected mover (its population V, injected magnitude,
+rate, and in how many epochs the detection step found it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from asteroid_ml.detection.candidates import FEATURES, detect, features, label, triplets
+from asteroid_ml.detection.difference import difference_image, sources
+from asteroid_ml.detection.epochs import ArtefactRates, Mover, simulate_epochs
+from asteroid_ml.detection.survey_model import SurveyModel
+from asteroid_ml.seeds import rng_for
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class CampaignSettings:
+    """``realisations``: independent epochs sets (movers, noise, seeing, artefacts) per sky
+    field; sky fields, not realisations, are split, so no test sky was seen in training.
+    Injected magnitudes are uniform in [m_lim - below, m_lim + above] (fakes around the
+    limit, as surveys measure their efficiency)."""
+
+    field_px: int = 256
+    realisations: int = 6
+    movers_per_field: int = 2
+    mag_below_limit: float = 2.5
+    mag_above_limit: float = 1.0
+    split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    edge_margin_px: int = 16
+
+
+def field_splits(n_fields: int, fractions: tuple[float, float, float], seed: int) -> list[str]:
+    """Each sky field's split (a seeded shuffle; every split gets at least one field)."""
+    order = rng_for(seed, "detection_field_split").permutation(n_fields)
+    n_val = max(1, round(fractions[1] * n_fields))
+    n_test = max(1, round(fractions[2] * n_fields))
+    split = ["train"] * n_fields
+    for k in order[:n_val]:
+        split[k] = "val"
+    for k in order[n_val : n_val + n_test]:
+        split[k] = "test"
+    return split
+
+
+def draw_movers(
+    rng: np.random.Generator, population: pd.DataFrame, model: SurveyModel,
+    settings: CampaignSettings, field: int,
+) -> tuple[list[Mover], list[dict]]:  # fmt: skip
+    """Movers for one field realisation: rate and position angle of a random population
+    object, a magnitude around the limit; placed so that the whole track stays inside.
+
+    Objects whose track over the epochs is longer than the field cannot be placed; they are
+    redrawn (up to 50 times), and the fraction of the population this excludes is
+    reported by :func:`run_campaign`.
+    """
+    m_lim = model.limiting_magnitude()
+    span_min = (model.n_epochs - 1) * model.cadence_min
+    margin = settings.edge_margin_px
+    room = settings.field_px - 2 * margin
+    movers, rows = [], []
+    for k in range(settings.movers_per_field):
+        for _ in range(50):
+            obj = population.iloc[int(rng.integers(len(population)))]
+            speed = obj.rate_arcsec_min / model.pixel_scale_arcsec  # px per minute
+            pa = math.radians(obj.pa_deg)
+            # north up, east left: PA 90 (east) moves towards -x
+            vx, vy = -math.sin(pa) * speed, math.cos(pa) * speed
+            dx, dy = vx * span_min, vy * span_min
+            if abs(dx) < room and abs(dy) < room:
+                break
+        else:
+            continue
+        x0 = margin + rng.uniform(0, room - abs(dx)) + max(-dx, 0)
+        y0 = margin + rng.uniform(0, room - abs(dy)) + max(-dy, 0)
+        mag = float(rng.uniform(m_lim - settings.mag_below_limit, m_lim + settings.mag_above_limit))
+        mover = Mover(f"{obj.object_id}@f{field}m{k}", x0, y0, vx, vy, mag)
+        movers.append(mover)
+        rows.append(dict(
+            mover_id=mover.object_id, object_id=obj.object_id, population=obj.population,
+            population_v_mag=float(obj.V_mag), injected_mag=mag,
+            rate_arcsec_min=float(obj.rate_arcsec_min), pa_deg=float(obj.pa_deg),
+        ))  # fmt: skip
+    return movers, rows
+
+
+def run_field(
+    reference: np.ndarray, model: SurveyModel, movers: list[Mover], rates: ArtefactRates,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, np.ndarray]:  # fmt: skip
+    """Epochs, differences, candidates of one field realisation: (candidate table, stamps)."""
+    reference = reference.astype(np.float64)
+    stars = sources(reference)
+    epochs = simulate_epochs(reference, model, movers, rates, rng, stars)
+    tables, stamps = [], []
+    for e, science in enumerate(epochs.science):
+        diff = difference_image(reference, science, model, stars)
+        found = detect(diff, model)
+        st = triplets(diff, found)
+        feats = features(diff, found, st, model, stars)
+        fwhm = model.fwhm_px * epochs.seeing_ratio[e]
+        real, kind, obj, mag = label(found, epochs.truth, e, fwhm, stars, epochs.offset[e])
+        tables.append(feats.assign(
+            epoch=e, t_min=epochs.times_min[e], x=found["x"].to_numpy(), y=found["y"].to_numpy(),
+            x_ref=found["x"].to_numpy() - diff.registration.dx,
+            y_ref=found["y"].to_numpy() - diff.registration.dy,
+            real=real, kind=kind, mover_id=obj, injected_mag=mag,
+        ))  # fmt: skip
+        stamps.append(st)
+    table = pd.concat(tables, ignore_index=True)
+    return table, np.concatenate(stamps) if stamps else np.zeros((0, 3, 32, 32), np.float32)
+
+
+def run_campaign(
+    references: np.ndarray, population: pd.DataFrame, model: SurveyModel,
+    settings: CampaignSettings, rates: ArtefactRates, seed: int,
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:  # fmt: skip
+    """Every realisation of every sky field (``references``: (n_fields, S, S) real cutouts).
+
+    Returns (candidates, stamps (n, 3, 32, 32) float32, movers). Random streams are keyed by
+    (seed, field, realisation), so the output does not depend on the order fields run in.
+    """
+    splits = field_splits(len(references), settings.split_fractions, seed)
+    tables, stamps, mover_rows = [], [], []
+    for f, reference in enumerate(references):
+        for r in range(settings.realisations):
+            rng = rng_for(seed, "detection_field", f, r)
+            movers, rows = draw_movers(rng, population, model, settings, f)
+            table, st = run_field(reference, model, movers, rates, rng)
+            table = table.assign(field=f, realisation=r, split=splits[f])
+            found = table[table["real"] == 1].groupby("mover_id")["epoch"].nunique()
+            for row in rows:
+                row.update(field=f, realisation=r, split=splits[f],
+                           epochs_detected=int(found.get(row["mover_id"], 0)))  # fmt: skip
+            tables.append(table)
+            stamps.append(st)
+            mover_rows += rows
+        log.info("detection field %d/%d: %d candidates so far", f + 1, len(references),
+                 sum(len(t) for t in tables))  # fmt: skip
+    candidates = pd.concat(tables, ignore_index=True)
+    candidates.insert(0, "candidate_id", np.arange(len(candidates)))
+    return candidates, np.concatenate(stamps), pd.DataFrame(mover_rows)
+
+
+__all__ = ["FEATURES", "CampaignSettings", "run_campaign", "run_field", "draw_movers"]

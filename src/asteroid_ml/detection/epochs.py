@@ -1,0 +1,201 @@
+"""Science epochs of one field, made from a real reference cutout.
+
+Each epoch is the reference sky seen again: convolved to a worse seeing (so the difference
+needs PSF matching), shifted by a small pointing error, with fresh sky noise, the mover at
+its position at that epoch (trailed over the exposure), and the things that happen in single
+frames: cosmic rays, satellite streaks, variable stars; hot pixels and a hot column stay
+at the same detector pixels in every epoch. Every injected thing is a row of the truth
+table, which labels the candidates later.
+
+Pixel coordinates are 0-based (x = column, y = row) in the frame of the epoch's image; the
+sky moves by the epoch's ``offset`` relative to the reference frame (sky position in the
+reference frame + offset = pixel in the epoch).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from asteroid_ml.dataset.injection import PSF, cosmic_ray, hot_column, hot_pixel, render_trail
+from asteroid_ml.detection.survey_model import SurveyModel
+
+#: Kinds of injected things; "mover" is the real class, every other kind is bogus.
+MOVER = "mover"
+BOGUS_KINDS = ("cosmic_ray", "hot_pixel", "hot_column", "satellite", "variable_star")
+#: Largest PSF elongation of a science epoch, (a - b) / mean, a choice (tracking and wind
+#: shake of ground-based surveys reach ~0.1-0.2), not fitted to a survey.
+ELONGATION_MAX = 0.25
+
+
+@dataclass(frozen=True)
+class Mover:
+    """A simulated asteroid in one field: reference-frame position at the first epoch's
+    mid-exposure (px), motion (px per minute) and magnitude; ``object_id`` ties it to the
+    population (its rate and position angle come from the ephemerides)."""
+
+    object_id: str
+    x0: float
+    y0: float
+    vx: float
+    vy: float
+    mag: float
+
+
+@dataclass(frozen=True)
+class ArtefactRates:
+    """How often single-frame and detector artefacts occur (a per-survey choice, not physics:
+    the defaults make every kind common enough to be measured on a laptop run)."""
+
+    cosmic_rays_per_epoch: float = 1.5
+    satellite_per_epoch: float = 0.1
+    hot_pixels_per_field: float = 1.0
+    hot_column_per_field: float = 0.1
+    variable_star_fraction: float = 0.1
+    variable_amplitude_mag: float = 0.5
+    peak_sigma: tuple[float, float] = (6.0, 60.0)
+    diffuse_fraction: float = 0.3
+
+
+@dataclass
+class FieldEpochs:
+    """The epochs of one field: science images, their true seeing ratio and offset, the truth."""
+
+    reference: np.ndarray
+    science: list[np.ndarray]
+    seeing_ratio: list[float]
+    offset: list[tuple[float, float]]
+    times_min: list[float]
+    truth: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """``image`` moved by (dx, dy) pixels (cubic spline; edges repeat)."""
+    return ndimage.shift(image, (dy, dx), order=3, mode="nearest")
+
+
+def simulate_epochs(
+    reference: np.ndarray,
+    model: SurveyModel,
+    movers: list[Mover],
+    rates: ArtefactRates,
+    rng: np.random.Generator,
+    stars: pd.DataFrame | None = None,
+) -> FieldEpochs:
+    """The ``model.n_epochs`` science epochs of the field whose reference is ``reference``.
+
+    ``stars`` (columns x, y, flux: sources of the reference, from sep) are the candidates
+    for variable stars. Random draws come from ``rng`` only, in a fixed order.
+    """
+    shape = reference.shape
+    ny, nx = shape
+    background = float(np.median(reference))
+    sky = reference - background
+    hot = _hot_pixels(shape, model, rates, rng)
+    variable = pd.DataFrame(columns=["x", "y", "flux"])
+    if stars is not None and len(stars):
+        pick = rng.random(len(stars)) < rates.variable_star_fraction
+        variable = stars.loc[pick, ["x", "y", "flux"]].reset_index(drop=True)
+    out = FieldEpochs(reference=reference, science=[], seeing_ratio=[], offset=[], times_min=[])
+    rows: list[dict] = []
+    ref_psf = PSF("gaussian", model.fwhm_px)
+    for e in range(model.n_epochs):
+        t = e * model.cadence_min
+        ratio = float(rng.uniform(*model.seeing_ratio))
+        # An elongated PSF (tracking, wind shake): the ratio differs along x and y, by up to
+        # ELONGATION_MAX; the pipeline matches a round kernel, so stars leave residuals.
+        stretch = float(rng.uniform(0.0, ELONGATION_MAX))
+        ratios = (ratio * (1.0 + stretch / 2), ratio * (1.0 - stretch / 2))
+        if rng.random() < 0.5:
+            ratios = ratios[::-1]
+        ratios = tuple(max(r, 1.0) for r in ratios)
+        kernel = tuple(model.sigma_px * math.sqrt(r * r - 1.0) for r in ratios)  # (x, y)
+        dx, dy = (float(v) for v in rng.normal(0.0, model.astrometric_sigma_px, 2))
+        # Everything astrophysical is drawn at the reference PSF, in the reference frame,
+        # then seen through this epoch's atmosphere (kernel) and pointing (shift).
+        astro = sky.copy()
+        for _, star in variable.iterrows():
+            delta = 10.0 ** (-0.4 * rng.uniform(-1, 1) * rates.variable_amplitude_mag) - 1.0
+            astro += delta * star.flux * render_trail(shape, star.x, star.y, 0.0, 0.0, ref_psf)
+            rows.append(dict(epoch=e, kind="variable_star", x=star.x + dx, y=star.y + dy,
+                             mag=np.nan, object_id=""))  # fmt: skip
+        for m in movers:
+            x, y = m.x0 + m.vx * t, m.y0 + m.vy * t
+            trail_x, trail_y = m.vx * model.exposure_s / 60.0, m.vy * model.exposure_s / 60.0
+            astro += model.flux(m.mag) * render_trail(shape, x, y, trail_x, trail_y, ref_psf)
+            rows.append(
+                dict(epoch=e, kind=MOVER, x=x + dx, y=y + dy, mag=m.mag, object_id=m.object_id)
+            )
+        if rng.random() < rates.satellite_per_epoch:
+            rows.append(_satellite(astro, ref_psf, model, rates, rng, e, (dx, dy)))
+        image = _shift(ndimage.gaussian_filter(astro, (kernel[1], kernel[0])), dx, dy)
+        for _ in range(rng.poisson(rates.cosmic_rays_per_epoch)):
+            rows.append(_cosmic_ray(image, model, rates, rng, e))
+        for kind, x, y, _, img in hot:
+            image += img
+            rows.append(dict(epoch=e, kind=kind, x=x, y=y, mag=np.nan, object_id=""))
+        image += rng.normal(0.0, model.sky_sigma, shape)
+        out.science.append((image + background).astype(np.float32))
+        out.seeing_ratio.append(float(np.sqrt(ratios[0] * ratios[1])))
+        out.offset.append((dx, dy))
+        out.times_min.append(t)
+    out.truth = pd.DataFrame(rows, columns=["epoch", "kind", "x", "y", "mag", "object_id"])
+    return out
+
+
+def _cosmic_ray(
+    image: np.ndarray, model: SurveyModel, rates: ArtefactRates, rng: np.random.Generator,
+    epoch: int,
+) -> dict:  # fmt: skip
+    """Add one cosmic ray: a sharp track, or (``rates.diffuse_fraction`` of them) a hit whose
+    charge spread in the silicon, a blob up to the PSF's size: in one epoch it looks like
+    an asteroid's detection, which only the other epochs can tell apart."""
+    ny, nx = image.shape
+    x, y = rng.uniform(0, nx - 1), rng.uniform(0, ny - 1)
+    peak = rng.uniform(*rates.peak_sigma) * model.sky_sigma
+    track = cosmic_ray(image.shape, x, y, rng.uniform(0.5, 6), rng.uniform(0, 180), 1.0)
+    if rng.random() < rates.diffuse_fraction:
+        track = ndimage.gaussian_filter(track, rng.uniform(0.4, 1.0) * model.sigma_px)
+    image += peak * track / max(track.max(), 1e-12)
+    return dict(epoch=epoch, kind="cosmic_ray", x=x, y=y, mag=np.nan, object_id="")
+
+
+def _hot_pixels(
+    shape: tuple[int, int], model: SurveyModel, rates: ArtefactRates, rng: np.random.Generator
+) -> list[tuple[str, float, float, float, np.ndarray]]:
+    """Detector defects of this field: the same pixels in every epoch."""
+    ny, nx = shape
+    found = []
+    for _ in range(rng.poisson(rates.hot_pixels_per_field)):
+        x, y = int(rng.integers(0, nx)), int(rng.integers(0, ny))
+        peak = rng.uniform(*rates.peak_sigma) * model.sky_sigma
+        found.append(("hot_pixel", float(x), float(y), peak, hot_pixel(shape, x, y, peak)))
+    if rng.random() < rates.hot_column_per_field:
+        x = int(rng.integers(0, nx))
+        level = rng.uniform(3.0, 8.0) * model.sky_sigma
+        found.append(("hot_column", float(x), np.nan, level, hot_column(shape, x, level)))
+    return found
+
+
+def _satellite(
+    astro: np.ndarray, psf: PSF, model: SurveyModel, rates: ArtefactRates,
+    rng: np.random.Generator, epoch: int, offset: tuple[float, float],
+) -> dict:  # fmt: skip
+    """Add a satellite streak across the whole field (reference frame, reference PSF); its
+    truth row carries the line's centre in the epoch frame and its angle (radians, as text
+    in ``object_id``) for labelling."""
+    ny, nx = astro.shape
+    x, y = rng.uniform(0, nx - 1), rng.uniform(0, ny - 1)
+    angle = rng.uniform(0, math.pi)
+    length = 3.0 * max(nx, ny)
+    peak = rng.uniform(*rates.peak_sigma) * model.sky_sigma
+    flux = peak * math.sqrt(2 * math.pi) * model.sigma_px * length  # line density x length
+    astro += flux * render_trail(
+        astro.shape, x, y, length * math.cos(angle), length * math.sin(angle), psf
+    )
+    return dict(epoch=epoch, kind="satellite", x=x + offset[0], y=y + offset[1], mag=np.nan,
+                object_id=f"{angle:.6f}")  # fmt: skip

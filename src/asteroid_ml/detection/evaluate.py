@@ -1,0 +1,165 @@
+"""Metrics of the detection chain, as surveys report them, on the test fields only.
+
+Operating points are chosen on the val fields (never on test): the threshold that keeps
+``target_recall`` of the real candidates (stamps) or of the findable movers (sequences).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from asteroid_ml.detection.candidates import BOGUS_LABELS
+from asteroid_ml.detection.sequences import LinkSettings, label_sequences, link, score_sequences
+from asteroid_ml.evaluation.metrics import (
+    binary_metrics,
+    operating_point,
+    threshold_at_recall,
+    wilson_interval,
+)
+
+
+def completeness_limits(mags: np.ndarray, found: np.ndarray) -> dict[str, float]:
+    """m50 and m90: where a logistic completeness ``c(m) = 1 / (1 + exp((m - m50) / w))``,
+    fitted to (injected magnitude, found 0/1) by maximum likelihood, is 0.5 and 0.9."""
+    from scipy.optimize import minimize
+
+    m = np.asarray(mags, float)
+    k = np.asarray(found, float)
+    if len(m) < 5 or k.min() == k.max():
+        return {"m50_mag": float("nan"), "m90_mag": float("nan"), "width_mag": float("nan")}
+
+    def nll(p: np.ndarray) -> float:
+        z = np.clip((m - p[0]) / math.exp(p[1]), -50, 50)
+        c = np.clip(1.0 / (1.0 + np.exp(z)), 1e-12, 1 - 1e-12)
+        return -float(np.sum(k * np.log(c) + (1 - k) * np.log(1 - c)))
+
+    fit = minimize(nll, x0=[float(np.median(m)), math.log(0.3)], method="Nelder-Mead")
+    m50, w = float(fit.x[0]), math.exp(float(fit.x[1]))
+    return {"m50_mag": m50, "m90_mag": m50 - w * math.log(9.0), "width_mag": w}
+
+
+def stamp_metrics(
+    candidates: pd.DataFrame, scores: np.ndarray, target_recall: float
+) -> dict[str, Any]:
+    """ROC/PR, and at the val threshold for ``target_recall``: recall (Wilson), candidate
+    reduction factor, FDR, false-positive rate per bogus kind, on the test fields."""
+    val = (candidates["split"] == "val").to_numpy()
+    test = (candidates["split"] == "test").to_numpy()
+    labels = candidates["real"].to_numpy()
+    threshold = threshold_at_recall(labels[val], scores[val], target_recall)
+    out = binary_metrics(labels[test], scores[test], target_recall)
+    point = operating_point(labels[test], scores[test], threshold)
+    kinds = candidates["kind"].to_numpy()[test]
+    per_kind = {}
+    for kind in BOGUS_LABELS:
+        mine = kinds == kind
+        passed = int(np.sum(scores[test][mine] >= threshold))
+        per_kind[kind] = {"n": int(mine.sum()), "passed": passed,
+                          "false_positive_rate": passed / mine.sum() if mine.sum() else float("nan"),
+                          "ci95": list(wilson_interval(passed, int(mine.sum())))}  # fmt: skip
+    out.update({
+        "threshold_from": "val fields", "threshold_at_target_recall": threshold,
+        "recall_at_threshold": point["recall"], "recall_ci95": point["recall_ci95"],
+        "fdr_at_target_recall": point["fdr"],
+        "candidate_fraction_at_target_recall": point["candidate_fraction"],
+        "candidate_reduction_at_target_recall": 1.0 / point["candidate_fraction"]
+        if point["candidate_fraction"] else float("inf"),
+        "false_positive_rate_by_kind": per_kind,
+    })  # fmt: skip
+    return out
+
+
+def mover_completeness(
+    movers: pd.DataFrame, candidates: pd.DataFrame, scores: np.ndarray, threshold: float,
+    n_epochs: int, rate_edges: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 16.0),
+) -> dict[str, Any]:  # fmt: skip
+    """Per injected mover-epoch of the test fields: found by the detection step, and found
+    and kept by the model at ``threshold``; m50/m90 of both, and completeness vs rate."""
+    test_movers = movers[movers["split"] == "test"]
+    test = candidates[candidates["split"] == "test"].assign(
+        score=scores[(candidates["split"] == "test").to_numpy()]
+    )
+    real = test[test["real"] == 1]
+    found = real.groupby(["mover_id", "epoch"]).size()
+    kept = real[real["score"] >= threshold].groupby(["mover_id", "epoch"]).size()
+    mags, det, keep, rates = [], [], [], []
+    for row in test_movers.itertuples():
+        for e in range(n_epochs):
+            mags.append(row.injected_mag)
+            rates.append(row.rate_arcsec_min)
+            det.append((row.mover_id, e) in found.index)
+            keep.append((row.mover_id, e) in kept.index)
+    mags, det, keep, rates = map(np.asarray, (mags, det, keep, rates))
+    by_rate = []
+    for lo, hi in zip(rate_edges[:-1], rate_edges[1:], strict=True):
+        sel = (rates >= lo) & (rates < hi)
+        k, n = int(keep[sel].sum()), int(sel.sum())
+        by_rate.append({"rate_arcsec_min": [lo, hi], "n": n, "completeness": k / n if n else float("nan"),
+                        "ci95": list(wilson_interval(k, n))})  # fmt: skip
+    return {
+        "n_mover_epochs": int(len(mags)),
+        "detection_step": completeness_limits(mags, det),
+        "after_model": completeness_limits(mags, keep),
+        "completeness_by_rate": by_rate,
+        "curve": {
+            "injected_mag": mags.tolist(),
+            "detected": det.astype(int).tolist(),
+            "kept": keep.astype(int).tolist(),
+        },  # fmt: skip
+    }
+
+
+def sequence_metrics(
+    candidates: pd.DataFrame, scores: np.ndarray, target_recall: float,
+    settings: LinkSettings | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Link every val and test field realisation; score sequences by their detections' mean
+    score; threshold on val for ``target_recall`` of the findable movers (a mover is kept
+    when its best sequence passes); on test: movers missed and sequences left to screen."""
+    settings = settings or LinkSettings()
+    table = candidates.assign(score=scores, index=candidates["candidate_id"])
+    by_id = table.set_index("candidate_id")
+    result = {}
+    for split in ("val", "test"):
+        rows = []
+        for (_, _), group in table[table["split"] == split].groupby(["field", "realisation"]):
+            seqs = link(group, settings)
+            if len(seqs):
+                seqs["score"] = score_sequences(seqs, by_id["score"])
+                seqs["real"], seqs["mover_id"] = label_sequences(seqs, by_id["mover_id"])
+                rows.append(seqs)
+        result[split] = (
+            pd.concat(rows, ignore_index=True)
+            if rows
+            else pd.DataFrame(
+                columns=["members", "n", "rms_px", "vx", "vy", "score", "real", "mover_id"]
+            )
+        )
+    best_val = result["val"][result["val"]["real"] == 1].groupby("mover_id")["score"].max()
+    threshold = threshold_at_recall(np.ones(len(best_val), int), best_val.to_numpy(), target_recall) \
+        if len(best_val) else float("nan")  # fmt: skip
+    test = result["test"]
+    best_test = test[test["real"] == 1].groupby("mover_id")["score"].max()
+    missed = int((best_test < threshold).sum())
+    n_movers = len(best_test)
+    passed = int((test["score"] >= threshold).sum())
+    lo, hi = wilson_interval(missed, n_movers)
+    labels = test["real"].to_numpy()
+    out = binary_metrics(labels, test["score"].to_numpy(), target_recall) if len(test) else {}
+    out.update({
+        "threshold_from": "val fields", "threshold_at_target_recall": threshold,
+        "findable_movers": n_movers, "movers_missed": missed,
+        "movers_missed_fraction": missed / n_movers if n_movers else float("nan"),
+        "movers_missed_ci95": [lo, hi],
+        "sequences": int(len(test)), "sequences_passed": passed,
+        "fdr_at_target_recall": float(np.mean(labels[test["score"].to_numpy() >= threshold] == 0))
+        if passed else 0.0,
+        "candidate_reduction_at_target_recall": len(test) / passed if passed else float("inf"),
+        "sequences_screened_fewer_fraction": 1 - passed / len(test) if len(test) else float("nan"),
+        "link_settings": vars(settings),
+    })  # fmt: skip
+    return out

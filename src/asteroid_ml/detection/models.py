@@ -1,0 +1,109 @@
+"""The candidate classifiers: a CNN on stamp triplets (Lightning) and a random forest on the
+autoScan-like features, both trained on the train fields, stopped/selected on val fields.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import EarlyStopping
+from torch.utils.data import DataLoader, TensorDataset
+
+from asteroid_ml.detection.candidates import FEATURES
+from asteroid_ml.models.detector import DetectorCNN
+from asteroid_ml.models.training import ProgressLog
+from asteroid_ml.seeds import rng_for
+
+log = logging.getLogger(__name__)
+
+#: Triplet stamps are in units of the difference's noise; clip at +-50 sigma (a knob, not
+#: physics: it keeps saturated star residuals from dominating a batch's statistics).
+STAMP_CLIP_SIGMA = 50.0
+
+
+class TripletDataModule(L.LightningDataModule):
+    """Stamp triplets (n, 3, 32, 32) and labels of the train and val fields, with random
+    flips and quarter turns for training (a triplet's orientation carries no label)."""
+
+    def __init__(self, stamps: np.ndarray, labels: np.ndarray, split: np.ndarray,
+                 batch_size: int, seed: int) -> None:  # fmt: skip
+        super().__init__()
+        x = torch.from_numpy(np.clip(stamps, -STAMP_CLIP_SIGMA, STAMP_CLIP_SIGMA))
+        y = torch.from_numpy(labels.astype(np.float32))
+        self.train = TensorDataset(x[split == "train"], y[split == "train"])
+        self.val = TensorDataset(x[split == "val"], y[split == "val"])
+        self.batch_size, self.seed = batch_size, seed
+
+    def train_dataloader(self) -> DataLoader:
+        generator = torch.Generator().manual_seed(
+            int(rng_for(self.seed, "triplet_loader").integers(2**31))
+        )
+        return DataLoader(self.train, batch_size=self.batch_size, shuffle=True, generator=generator,
+                          collate_fn=_augment)  # fmt: skip
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val, batch_size=4 * self.batch_size)
+
+
+def _augment(batch: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.stack([b[0] for b in batch])
+    y = torch.stack([b[1] for b in batch])
+    k = int(torch.randint(0, 4, (1,)))
+    x = torch.rot90(x, k, dims=(2, 3))
+    if bool(torch.randint(0, 2, (1,))):
+        x = torch.flip(x, dims=(3,))
+    return x, y
+
+
+def train_triplet_cnn(
+    stamps: np.ndarray, labels: np.ndarray, split: np.ndarray, work: Path, seed: int,
+    max_epochs: int = 15, patience: int = 4, width: int = 16, batch_size: int = 64,
+) -> DetectorCNN:  # fmt: skip
+    """The CNN on triplets, early-stopped on the val fields' loss; returns the last model."""
+    L.seed_everything(
+        int(rng_for(seed, "triplet_cnn").integers(2**31)), workers=True, verbose=False
+    )
+    n_pos = max(int(labels[split == "train"].sum()), 1)
+    n_neg = int((split == "train").sum()) - n_pos
+    model = DetectorCNN(depth=8, width=width, hidden=64, dropout=0.2, lr=2e-3, max_epochs=max_epochs,
+                        pos_weight=n_neg / n_pos, image_size=stamps.shape[-1], channels=3)  # fmt: skip
+    trainer = L.Trainer(
+        max_epochs=max_epochs, accelerator="cpu", devices=1, deterministic=True, logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        callbacks=[EarlyStopping("val_loss", patience=patience), ProgressLog("detector_cnn")],
+        default_root_dir=work, num_sanity_val_steps=0,
+    )  # fmt: skip
+    trainer.fit(model, TripletDataModule(stamps, labels, split, batch_size, seed))
+    return model.eval()
+
+
+def score_triplets(model: DetectorCNN, stamps: np.ndarray) -> np.ndarray:
+    """Real probability of every triplet."""
+    x = torch.from_numpy(np.clip(stamps, -STAMP_CLIP_SIGMA, STAMP_CLIP_SIGMA))
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(x), 1024):
+            out.append(torch.sigmoid(model(x[start : start + 1024]).float()).numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def train_feature_forest(candidates: pd.DataFrame, seed: int, threads: int = 1):
+    """Random forest on :data:`FEATURES` of the train fields (balanced class weights)."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    train = candidates[candidates["split"] == "train"]
+    forest = RandomForestClassifier(
+        n_estimators=300, min_samples_leaf=2, class_weight="balanced", n_jobs=threads,
+        random_state=int(rng_for(seed, "detection_forest").integers(2**31)),
+    )  # fmt: skip
+    forest.fit(train[list(FEATURES)].to_numpy(np.float64), train["real"].to_numpy())
+    return forest
+
+
+def score_features(forest, candidates: pd.DataFrame) -> np.ndarray:
+    return forest.predict_proba(candidates[list(FEATURES)].to_numpy(np.float64))[:, 1]

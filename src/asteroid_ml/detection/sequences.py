@@ -1,0 +1,106 @@
+"""Sequences: detections of one field in several epochs that one object moving in a straight
+line at constant rate could have made (ATLAS-style tracklets).
+
+A sequence needs at least ``min_detections`` epochs; its positions (reference frame, px)
+must fit ``x(t) = x0 + vx t, y(t) = y0 + vy t`` within ``tolerance_px`` rms, and it must move
+by at least ``min_motion_px`` over its span: a source that stays put (a hot pixel, a
+variable star, a star residual) is not a mover. Its score combines the per-detection
+scores of a candidate model (their mean).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    min_detections: int = 3
+    tolerance_px: float = 1.5
+    min_motion_px: float = 3.0
+
+
+def _fit(t: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares straight-line motion: (rms residual px, vx, vy in px per unit of t)."""
+    design = np.column_stack([np.ones_like(t), t])
+    coef_x, *_ = np.linalg.lstsq(design, x, rcond=None)
+    coef_y, *_ = np.linalg.lstsq(design, y, rcond=None)
+    res = np.hypot(x - design @ coef_x, y - design @ coef_y)
+    return float(np.sqrt(np.mean(res * res))), float(coef_x[1]), float(coef_y[1])
+
+
+def link(candidates: pd.DataFrame, settings: LinkSettings | None = None) -> pd.DataFrame:
+    """All distinct sequences of one field.
+
+    ``candidates``: one row per detection with columns ``epoch``, ``t_min``, ``x_ref``,
+    ``y_ref`` (reference frame) and ``index`` (its id). Each pair of detections in two
+    epochs predicts where the object is at every other epoch; the nearest detection within
+    ``tolerance_px`` there joins. Returns columns ``members`` (tuple of ids, by epoch),
+    ``n``, ``rms_px``, ``vx``, ``vy`` (px per minute).
+    """
+    settings = settings or LinkSettings()
+    by_epoch = {e: g for e, g in candidates.groupby("epoch")}
+    epochs = sorted(by_epoch)
+    seen: dict[tuple[int, ...], dict] = {}
+    tol = settings.tolerance_px
+    for a, b in itertools.combinations(epochs, 2):
+        ga, gb = by_epoch[a], by_epoch[b]
+        ta, tb = ga["t_min"].iloc[0], gb["t_min"].iloc[0]
+        for ia, xa, ya in zip(ga["index"], ga["x_ref"], ga["y_ref"], strict=True):
+            for ib, xb, yb in zip(gb["index"], gb["x_ref"], gb["y_ref"], strict=True):
+                if np.hypot(xb - xa, yb - ya) < settings.min_motion_px:
+                    continue
+                vx, vy = (xb - xa) / (tb - ta), (yb - ya) / (tb - ta)
+                members = {a: (ia, xa, ya, ta), b: (ib, xb, yb, tb)}
+                for e in epochs:
+                    if e in members:
+                        continue
+                    g = by_epoch[e]
+                    te = g["t_min"].iloc[0]
+                    d = np.hypot(
+                        g["x_ref"] - (xa + vx * (te - ta)), g["y_ref"] - (ya + vy * (te - ta))
+                    )
+                    k = int(np.argmin(d.to_numpy()))
+                    if d.iloc[k] <= tol:
+                        row = g.iloc[k]
+                        members[e] = (int(row["index"]), row["x_ref"], row["y_ref"], te)
+                if len(members) < settings.min_detections:
+                    continue
+                key = tuple(members[e][0] for e in sorted(members))
+                if key in seen:
+                    continue
+                t = np.array([members[e][3] for e in sorted(members)])
+                x = np.array([members[e][1] for e in sorted(members)])
+                y = np.array([members[e][2] for e in sorted(members)])
+                rms, fvx, fvy = _fit(t, x, y)
+                if rms <= tol:
+                    seen[key] = dict(members=key, n=len(key), rms_px=rms, vx=fvx, vy=fvy)
+    # One detection belongs to one sequence: the longest, then the best-fitting, wins (a
+    # cosmic ray near a mover's path must not make a second, shorter copy of it).
+    used: set[int] = set()
+    kept = []
+    for seq in sorted(seen.values(), key=lambda s: (-s["n"], s["rms_px"], s["members"])):
+        if used.isdisjoint(seq["members"]):
+            kept.append(seq)
+            used.update(seq["members"])
+    return pd.DataFrame(kept, columns=["members", "n", "rms_px", "vx", "vy"])
+
+
+def score_sequences(sequences: pd.DataFrame, detection_scores: pd.Series) -> np.ndarray:
+    """Mean per-detection score of each sequence (``detection_scores`` indexed by id)."""
+    return np.array([float(detection_scores.loc[list(m)].mean()) for m in sequences["members"]])
+
+
+def label_sequences(sequences: pd.DataFrame, object_ids: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """A sequence is real when all its detections are of one injected mover."""
+    labels, objects = [], []
+    for members in sequences["members"]:
+        ids = set(object_ids.loc[list(members)])
+        real = len(ids) == 1 and "" not in ids
+        labels.append(int(real))
+        objects.append(next(iter(ids)) if real else "")
+    return np.array(labels, np.int64), objects

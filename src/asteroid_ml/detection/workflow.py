@@ -1,0 +1,147 @@
+"""The detection stage as the workflow runs it: config -> campaign -> classifiers -> metrics.
+
+``make_candidates`` writes ``candidates.parquet`` (one row per sep candidate), ``stamps.npy``
+(their triplets) and ``movers.parquet`` (one row per injected mover); ``evaluate_detection``
+writes ``metrics.json`` (every metric, per model) and ``summary.csv`` (one row per model).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from asteroid_ml.detection.campaign import CampaignSettings, run_campaign
+from asteroid_ml.detection.epochs import ArtefactRates
+from asteroid_ml.detection.evaluate import mover_completeness, sequence_metrics, stamp_metrics
+from asteroid_ml.detection.sequences import LinkSettings
+from asteroid_ml.detection.survey_model import SurveyModel
+from asteroid_ml.evaluation.metrics import strict_json
+from asteroid_ml.io import atomic_output
+
+log = logging.getLogger(__name__)
+
+#: Rows of summary.csv: the stamp classifiers and the sequence stage (scored by the CNN).
+SUMMARY_MODELS = ("detector_cnn", "detector_rf", "detector_sequence")
+
+
+def survey_model(config: Mapping[str, Any], pixel_scale_arcsec: float) -> SurveyModel:
+    d = config["detection"]
+    return SurveyModel(
+        pixel_scale_arcsec=pixel_scale_arcsec, fwhm_arcsec=d["fwhm_arcsec"],
+        zero_point_mag=d["zero_point_mag"], sky_sigma=d["sky_sigma"], exposure_s=d["exposure_s"],
+        cadence_min=d["cadence_min"], n_epochs=d["n_epochs"], snr_threshold=d["snr_threshold"],
+        seeing_ratio=tuple(d["seeing_ratio"]), astrometric_sigma_px=d["astrometric_sigma_px"],
+    )  # fmt: skip
+
+
+def field_references(survey_dir: Path, grid: int, field_px: int) -> tuple[np.ndarray, float]:
+    """The sky fields: a grid x grid set of adjacent field_px cutouts centred on the survey's
+    ``hips_initial_ra/dec``, at its native pixel; fields with blank pixels are dropped."""
+    from asteroid_ml.hips.extract import extract_cutouts
+    from asteroid_ml.hips.survey import open_survey
+
+    survey = open_survey(survey_dir)
+    ra0 = float(survey.properties["hips_initial_ra"])
+    dec0 = float(survey.properties["hips_initial_dec"])
+    first = extract_cutouts(survey, np.array([ra0]), np.array([dec0]), 8)
+    step = first.pixel_scale_deg * field_px
+    offsets = (np.arange(grid) - (grid - 1) / 2) * step
+    dec = np.repeat(dec0 + offsets, grid)
+    ra = ra0 + np.tile(offsets, grid) / np.cos(np.radians(dec))
+    batch = extract_cutouts(survey, ra, dec, field_px)
+    keep = np.isfinite(batch.images).all(axis=(1, 2))
+    if not keep.any():
+        raise ValueError(f"detection.survey: {survey_dir} has no complete {field_px}-px field")
+    return batch.images[keep].astype(np.float64), first.pixel_scale_deg * 3600.0
+
+
+def make_candidates(
+    config: Mapping[str, Any], survey_dir: str | Path, ephemerides: list[str], out_dir: str | Path
+) -> None:
+    d = config["detection"]
+    references, scale = field_references(Path(survey_dir), d["grid"], d["field_px"])
+    model = survey_model(config, scale)
+    population = pd.concat([pd.read_parquet(p) for p in ephemerides], ignore_index=True)
+    population = population.drop_duplicates("object_id")  # one epoch's motion per object
+    settings = CampaignSettings(
+        field_px=d["field_px"], realisations=d["realisations"],
+        movers_per_field=d["movers_per_field"], mag_below_limit=d["mag_below_limit"],
+        mag_above_limit=d["mag_above_limit"],
+    )  # fmt: skip
+    log.info("detection survey: %d fields of %d px at %.3f\"/px, limit %.2f mag (5 sigma)",
+             len(references), d["field_px"], scale, model.limiting_magnitude())  # fmt: skip
+    candidates, stamps, movers = run_campaign(
+        references, population, model, settings, ArtefactRates(), int(config["seed"])
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_output(out / "stamps.npy") as tmp:
+        np.save(tmp, stamps, allow_pickle=False)
+    with atomic_output(out / "movers.parquet") as tmp:
+        movers.to_parquet(tmp, index=False)
+    with atomic_output(out / "candidates.parquet") as tmp:
+        candidates.assign(
+            pixel_scale_arcsec=scale, limit_mag=model.limiting_magnitude()
+        ).to_parquet(tmp, index=False)
+
+
+def evaluate_detection(
+    config: Mapping[str, Any], in_dir: str | Path, out_dir: str | Path, threads: int = 1
+) -> dict[str, Any]:
+    """Train the forest and the CNN on the train fields and write every metric of the test fields."""
+    from asteroid_ml.detection.models import (
+        score_features,
+        score_triplets,
+        train_feature_forest,
+        train_triplet_cnn,
+    )
+
+    d = config["detection"]
+    src, out = Path(in_dir), Path(out_dir)
+    candidates = pd.read_parquet(src / "candidates.parquet")
+    stamps = np.load(src / "stamps.npy")
+    movers = pd.read_parquet(src / "movers.parquet")
+    seed = int(config["seed"])
+    scores = {
+        "detector_rf": score_features(train_feature_forest(candidates, seed, threads), candidates)
+    }
+    cnn = train_triplet_cnn(
+        stamps, candidates["real"].to_numpy(), candidates["split"].to_numpy(), out / "work", seed,
+        max_epochs=d["cnn_max_epochs"], patience=d["cnn_patience"], width=d["cnn_width"],
+    )  # fmt: skip
+    scores["detector_cnn"] = score_triplets(cnn, stamps)
+    link = LinkSettings(d["min_detections"], d["link_tolerance_px"], d["min_motion_px"])
+    metrics: dict[str, Any] = {"limit_mag": float(candidates["limit_mag"].iloc[0])}
+    for name, s in scores.items():
+        m = stamp_metrics(candidates, s, d["target_recall"])
+        m["completeness"] = mover_completeness(
+            movers, candidates, s, m["threshold_at_target_recall"], d["n_epochs"]
+        )
+        m["m50_mag"] = m["completeness"]["after_model"]["m50_mag"]
+        metrics[name] = m
+    metrics["detector_sequence"] = sequence_metrics(
+        candidates, scores["detector_cnn"], d["sequence_target_recall"], link
+    )
+    rows = [
+        {"model": name, "roc_auc": metrics[name].get("roc_auc"), "pr_auc": metrics[name].get("pr_auc"),
+         "candidate_reduction_at_target_recall": metrics[name]["candidate_reduction_at_target_recall"],
+         "fdr_at_target_recall": metrics[name]["fdr_at_target_recall"],
+         "m50_mag": metrics[name].get("m50_mag", np.nan)}
+        for name in SUMMARY_MODELS
+    ]  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_output(out / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(strict_json(metrics), indent=1))
+    with atomic_output(out / "summary.csv") as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+    with atomic_output(out / "scores.parquet") as tmp:
+        pd.DataFrame({"candidate_id": candidates["candidate_id"], **scores}).to_parquet(
+            tmp, index=False
+        )
+    return metrics

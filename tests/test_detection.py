@@ -1,0 +1,149 @@
+"""Detection as surveys do it: difference images, sep candidates, sequences, survey metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from asteroid_ml.dataset.injection import PSF, render_trail
+from asteroid_ml.detection.candidates import detect, label
+from asteroid_ml.detection.difference import difference_image, sources
+from asteroid_ml.detection.epochs import ArtefactRates, Mover, simulate_epochs
+from asteroid_ml.detection.evaluate import completeness_limits, stamp_metrics
+from asteroid_ml.detection.sequences import LinkSettings, link
+from asteroid_ml.detection.survey_model import SurveyModel
+
+NO_ARTEFACTS = ArtefactRates(0.0, 0.0, 0.0, 0.0, 0.0)
+MODEL = SurveyModel(
+    pixel_scale_arcsec=0.805, fwhm_arcsec=2.4, zero_point_mag=31.2, sky_sigma=500.0,
+    exposure_s=30.0, cadence_min=10.0, n_epochs=4,
+)  # fmt: skip
+
+
+def _sky(seed: int, size: int = 128) -> np.ndarray:
+    """A reference: sky level, noise and a dozen stars of the reference PSF, in the rows
+    above 95 (the fakes below stay clear of the stars' subtraction residuals)."""
+    rng = np.random.default_rng(seed)
+    image = 5000.0 + rng.normal(0.0, MODEL.sky_sigma, (size, size))
+    psf = PSF("gaussian", MODEL.fwhm_px)
+    for _ in range(12):
+        x, y = rng.uniform(8, size - 8), rng.uniform(95, size - 8)
+        image += MODEL.flux(rng.uniform(15.0, 18.0)) * render_trail(image.shape, x, y, 0, 0, psf)
+    return image
+
+
+def test_limiting_magnitude_formula():
+    """m_lim = ZP - 2.5 log10(5 sigma sqrt(4 pi) s): hand-computed for the test survey."""
+    s = MODEL.fwhm_px / 2.3548200450309493 * 1.3
+    expected = 31.2 - 2.5 * np.log10(5 * 500.0 * np.sqrt(4 * np.pi) * s)
+    assert MODEL.limiting_magnitude() == pytest.approx(expected, abs=1e-9)
+    assert MODEL.limiting_magnitude(snr=10) == pytest.approx(expected - 2.5 * np.log10(2))
+
+
+def test_a_fake_brighter_than_the_limit_is_found_at_its_true_position():
+    reference = _sky(1)
+    mag = MODEL.limiting_magnitude() - 1.5
+    mover = Mover("fake", 40.0, 50.0, 1.5, 0.8, mag)
+    rng = np.random.default_rng(2)
+    epochs = simulate_epochs(reference, MODEL, [mover], NO_ARTEFACTS, rng)
+    stars = sources(reference)
+    for e, science in enumerate(epochs.science):
+        diff = difference_image(reference, science, MODEL, stars)
+        found = detect(diff, MODEL)
+        truth = epochs.truth[(epochs.truth["epoch"] == e) & (epochs.truth["kind"] == "mover")]
+        x, y = float(truth["x"].iloc[0]), float(truth["y"].iloc[0])
+        distance = np.hypot(found["x"] - x, found["y"] - y)
+        assert distance.min() < 1.0, (e, found[["x", "y"]], x, y)
+        real, kind, obj, _ = label(found, epochs.truth, e, MODEL.fwhm_px, stars, epochs.offset[e])
+        k = int(np.argmin(distance.to_numpy()))
+        assert real[k] == 1 and kind[k] == "mover" and obj[k] == "fake"
+
+
+def test_completeness_falls_across_the_limit_and_m50_matches_the_formula():
+    """Fakes around the limit on real-noise sky: m50 within 0.5 mag of the formula, and the
+    completeness within m50 +- 0.5 mag between 0.2 and 0.8."""
+    model = SurveyModel(**{**vars(MODEL), "n_epochs": 1})
+    m_lim = model.limiting_magnitude()
+    mags, found = [], []
+    rng = np.random.default_rng(3)
+    reference = _sky(4)
+    stars = sources(reference)
+    for _ in range(40):
+        movers = [
+            Mover(f"m{k}", 20.0 + 30.0 * (k % 3), 20.0 + 30.0 * (k // 3), 0.5, 0.0,
+                  float(rng.uniform(m_lim - 2.0, m_lim + 1.5)))
+            for k in range(9)
+        ]  # fmt: skip
+        epochs = simulate_epochs(reference, model, movers, NO_ARTEFACTS, rng)
+        diff = difference_image(reference, epochs.science[0], model, stars)
+        candidates = detect(diff, model)
+        for m in movers:
+            mags.append(m.mag)
+            x, y = m.x0 + epochs.offset[0][0], m.y0 + epochs.offset[0][1]
+            found.append(bool(np.any(np.hypot(candidates["x"] - x, candidates["y"] - y) < 2.0)))
+    mags, found = np.array(mags), np.array(found)
+    limits = completeness_limits(mags, found)
+    assert abs(limits["m50_mag"] - m_lim) < 0.5, (limits, m_lim)
+    near = np.abs(mags - limits["m50_mag"]) <= 0.5
+    assert 0.2 <= found[near].mean() <= 0.8
+    assert found[mags < m_lim - 1.5].mean() > 0.95
+    assert found[mags > m_lim + 1.0].mean() < 0.1
+
+
+def _detections(rows):
+    return pd.DataFrame(rows, columns=["index", "epoch", "t_min", "x_ref", "y_ref"])
+
+
+def test_a_cosmic_ray_in_one_epoch_does_not_make_a_sequence():
+    """A mover in 4 epochs, cosmic rays in single epochs (one 1.2 px off the mover's path),
+    a hot pixel that stays put: one sequence, the mover's, without any of them."""
+    rows = [(k, k, 10.0 * k, 20.0 + 5.0 * k, 30.0 + 2.0 * k) for k in range(4)]  # the mover
+    rows.append((10, 2, 20.0, 31.0, 33.3))  # cosmic ray beside the mover's epoch-2 position
+    rows.append((11, 1, 10.0, 60.0, 60.0))  # a lone cosmic ray
+    rows += [(20 + k, k, 10.0 * k, 80.0, 80.0) for k in range(4)]  # hot pixel: no motion
+    sequences = link(_detections(rows), LinkSettings(min_detections=3))
+    assert list(sequences["members"]) == [(0, 1, 2, 3)]
+    # cosmic rays alone: one per epoch, scattered: nothing
+    rays = [
+        (30 + k, k, 10.0 * k, x, y)
+        for k, (x, y) in enumerate([(5, 5), (90, 12), (40, 70), (7, 99)])
+    ]
+    assert link(_detections(rays), LinkSettings(min_detections=3)).empty
+
+
+def test_stamp_metrics_equal_hand_computed_values():
+    """Val fields set the threshold (99 % recall of 4 reals -> the lowest real score 0.6);
+    on test: 3 reals, 5 bogus."""
+    val = [(1, 0.9), (1, 0.8), (1, 0.7), (1, 0.6), (0, 0.65), (0, 0.1)]
+    test = [(1, 0.95), (1, 0.61), (1, 0.5), (0, 0.9), (0, 0.7), (0, 0.2), (0, 0.1), (0, 0.05)]
+    kinds = ["noise", "cosmic_ray", "noise", "noise", "star_residual"]
+    frame = pd.DataFrame(
+        [dict(split="val", real=r, score=s, kind="mover" if r else "noise") for r, s in val]
+        + [dict(split="test", real=r, score=s, kind="mover") for r, s in test if r]
+        + [dict(split="test", real=0, score=s, kind=k) for (_, s), k in zip(test[3:], kinds, strict=True)]
+    )  # fmt: skip
+    metrics = stamp_metrics(frame, frame["score"].to_numpy(), 0.99)
+    assert metrics["threshold_at_target_recall"] == pytest.approx(0.6)
+    # passed on test: reals 0.95, 0.61 (0.5 missed); bogus 0.9 (noise), 0.7 (cosmic ray)
+    assert metrics["recall_at_threshold"] == pytest.approx(2 / 3)
+    assert metrics["fdr_at_target_recall"] == pytest.approx(2 / 4)
+    assert metrics["candidate_reduction_at_target_recall"] == pytest.approx(8 / 4)
+    by_kind = metrics["false_positive_rate_by_kind"]
+    assert by_kind["noise"]["n"] == 3 and by_kind["noise"]["passed"] == 1
+    assert by_kind["cosmic_ray"]["false_positive_rate"] == 1.0
+    assert by_kind["star_residual"]["false_positive_rate"] == 0.0
+
+
+def test_the_shipped_1_arcsec_survey_reads_at_its_native_scale(repo):
+    """resources/hips/POSS2-HorseHead: checksums hold, cutouts are finite at 0.805"/px."""
+    from asteroid_ml.hips.checks import listed_files
+    from asteroid_ml.hips.extract import extract_cutouts
+    from asteroid_ml.hips.survey import open_survey
+
+    folder = repo / "resources" / "hips" / "POSS2-HorseHead"
+    assert len(listed_files(folder)) >= 10
+    survey = open_survey(folder)
+    batch = extract_cutouts(survey, np.array([85.275]), np.array([-2.458]), 128, order=9)
+    assert batch.images.shape == (1, 128, 128) and np.isfinite(batch.images).all()
+    assert batch.pixel_scale_deg * 3600 == pytest.approx(0.805, abs=0.002)
