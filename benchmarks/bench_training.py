@@ -4,7 +4,7 @@ Run: ``.venv/bin/python benchmarks/bench_training.py [--n-train 3000] [--epochs 
 
 Prints, on the CPU (and on a CUDA GPU when one is visible):
 
-- training images/s of ``detector_cnn`` through the Lightning Trainer (the
+- training images/s of ``stamp_cnn`` through the Lightning Trainer (the
   default config's architecture), and the fraction of the step time spent
   waiting for the next batch (target: < 10 %);
 - the input pipeline alone: our batched reader (one fancy-index read of the
@@ -178,7 +178,7 @@ def main() -> None:
             r = bench_trainer(config, dataset_dir, args.epochs, acc)
             device = torch.cuda.get_device_name(0) if acc == "gpu" else f"CPU x{args.threads}"
             print(
-                f"training detector_cnn on {device} ({r['precision']}): "
+                f"training stamp_cnn on {device} ({r['precision']}): "
                 f"{r['images_per_s']:.0f} images/s, data loading {100 * r['data_fraction']:.1f} % "
                 f"of step time (target < 10 %), fit wall {r['fit_wall_s']:.1f} s"
             )

@@ -84,7 +84,7 @@ def test_baselines_learn_synthetic_data(tmp_path):
     )
     config = copy.deepcopy(load_config("config/test.yaml"))
     config["training"]["baselines"]["n_estimators"] = 60
-    det = tmp_path / "detector_rf" / "model.joblib"
+    det = tmp_path / "stamp_rf" / "model.joblib"
     train_detector_baseline(config, dataset, det)
     bundle = load_baseline(det)
     assert bundle["task"] == "detector" and bundle["features"] == list(DETECTOR_FEATURES)

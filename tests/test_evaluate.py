@@ -135,7 +135,7 @@ def trained(tmp_path_factory):
     )
     config = copy.deepcopy(load_config("config/test.yaml"))
     config["training"]["baselines"]["n_estimators"] = 50
-    train_detector_baseline(config, dataset, root / "models" / "detector_rf" / "model.joblib")
+    train_detector_baseline(config, dataset, root / "models" / "stamp_rf" / "model.joblib")
     train_impactor_baseline(
         config, dataset / "elements.parquet", root / "models" / "impactor_rf" / "model.joblib"
     )
@@ -152,7 +152,7 @@ def _strict_json(path):
 def test_evaluate_files_follow_contract(trained):
     root, dataset, config = trained
     paths = []
-    for model in ("detector_rf", "impactor_rf"):
+    for model in ("stamp_rf", "impactor_rf"):
         out = root / "eval" / model
         evaluate_model(
             config,
@@ -190,7 +190,7 @@ def test_evaluate_files_follow_contract(trained):
         assert metrics["accuracy"] == pytest.approx(
             np.mean((predictions["score"] >= 0.5) == predictions["label"])
         )
-        if model.startswith("detector"):
+        if model.startswith("stamp"):
             assert {"sample_id", "label", "score", "kind", "mag", "snr", "trail_length_px"} <= set(
                 predictions
             )
@@ -210,7 +210,7 @@ def test_evaluate_files_follow_contract(trained):
         paths.append(out / "metrics.json")
     summary = eval_summary(paths, root / "eval" / "summary.csv")
     table = pd.read_csv(root / "eval" / "summary.csv")
-    assert list(table["model"]) == ["detector_rf", "impactor_rf"]
+    assert list(table["model"]) == ["stamp_rf", "impactor_rf"]
     assert table.loc[0, "pr_auc"] == pytest.approx(_strict_json(paths[0])["pr_auc"], rel=1e-5)
     assert len(summary) == 2
 
@@ -301,9 +301,9 @@ def test_evaluate_lightning_models(trained):
     config["training"]["accelerator"] = "cpu"
     config["training"]["detector"].update(depth=5, width=4, hidden=8, max_epochs=2, batch_size=64)
     config["training"]["impactor"].update(max_epochs=5)
-    train_detector(config, dataset, root / "models" / "detector_cnn")
+    train_detector(config, dataset, root / "models" / "stamp_cnn")
     train_impactor(config, dataset / "elements.parquet", root / "models" / "impactor_mlp")
-    for model in ("detector_cnn", "impactor_mlp"):
+    for model in ("stamp_cnn", "impactor_mlp"):
         out = root / "eval" / model
         metrics = evaluate_model(
             config,

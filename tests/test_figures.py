@@ -14,9 +14,11 @@ import pytest
 from asteroid_ml import figures
 from asteroid_ml.dataset.card import NEGATIVE_KINDS
 from asteroid_ml.evaluation.metrics import Z_68, binned_fraction
+from asteroid_ml.evaluation.metrics import strict_json as figures_strict_json
+from asteroid_ml.registry import MODELS as REGISTRY
 from asteroid_ml.registry import model_names
 
-MODELS = ("detector_cnn", "detector_rf", "impactor_mlp", "impactor_rf")
+MODELS = ("stamp_cnn", "stamp_rf", "impactor_mlp", "impactor_rf")
 DSS2_TILES = np.array(
     [
         304,
@@ -145,7 +147,7 @@ def synthetic_predictions(rng: np.random.Generator, model: str, n: int = 600) ->
     good = 2.5 if model.endswith(("cnn", "mlp")) else 1.5
     score = 1 / (1 + np.exp(-(rng.normal(0, 1, n) + good * (2 * label - 1))))
     frame = pd.DataFrame({"label": label, "score": score})
-    if model.startswith("detector"):
+    if model.startswith("stamp"):
         snr = np.where(label == 1, np.exp(rng.uniform(np.log(1), np.log(100), n)), np.nan)
         frame["score"] = np.where(
             label == 1, 1 / (1 + np.exp(-(np.log(snr) * 2 - 3 + rng.normal(0, 0.5, n)))), score
@@ -182,7 +184,7 @@ def metrics_from_predictions(model: str, frame: pd.DataFrame, target_recall: flo
     ]
     return {
         "model": model,
-        "task": model.split("_")[0],
+        "task": REGISTRY[model].task,
         "n": len(y),
         "accuracy": float((pred == y).mean()),
         "per_class": {
@@ -246,7 +248,7 @@ def all_synthetic_figures(seed: int = 1) -> dict[str, figures.Figure]:
     preds = {m: synthetic_predictions(rng, m) for m in MODELS}
     metrics = {m: metrics_from_predictions(m, p) for m, p in preds.items()}
     images, manifest = synthetic_split(rng)
-    det = ("detector_cnn", "detector_rf")
+    det = ("stamp_cnn", "stamp_rf")
     return {
         "orbital_elements": figures.plot_orbital_elements(
             synthetic_elements(rng, 300, "impactor"),
@@ -257,7 +259,7 @@ def all_synthetic_figures(seed: int = 1) -> dict[str, figures.Figure]:
         "example_cutouts": figures.plot_example_cutouts(images, manifest),
         "training_curves": figures.plot_training_curves(
             {
-                "detector_cnn": synthetic_lightning_csv(rng),
+                "stamp_cnn": synthetic_lightning_csv(rng),
                 "impactor_mlp": synthetic_lightning_csv(rng, 20),
             }
         ),
@@ -270,7 +272,55 @@ def all_synthetic_figures(seed: int = 1) -> dict[str, figures.Figure]:
         "hoi_real_catalog": figures.plot_hoi_real_catalog(synthetic_hoi_catalog(rng), 0.42),
         "close_approach_validation": figures.plot_close_approach_validation(synthetic_cad(rng)),
         "hazard": figures.plot_hazard(*synthetic_hazard(rng)),
+        "detection_completeness": figures.plot_detection_completeness(synthetic_detection(rng)),
+        "impactor_visibility": figures.plot_impactor_visibility(
+            synthetic_visibility(rng), 20.8, 'a 0.8"/px survey', 2459000.5
+        ),
     }
+
+
+def synthetic_detection(rng: np.random.Generator) -> dict:
+    """metrics.json of the two detection classifiers, computed by the detection stage's own
+    functions on a synthetic candidate set (real movers fade across m = 20.8)."""
+    from asteroid_ml.detection.candidates import BOGUS_LABELS
+    from asteroid_ml.detection.evaluate import mover_completeness, stamp_metrics
+
+    n_movers, n_bogus = 60, 400
+    movers = pd.DataFrame({
+        "mover_id": [f"m{k}" for k in range(n_movers)], "injected_mag": rng.uniform(18, 22, n_movers),
+        "rate_arcsec_min": rng.uniform(0.1, 10, n_movers), "split": rng.choice(["val", "test"], n_movers),
+    })  # fmt: skip
+    rows = []
+    for m in movers.itertuples():
+        for e in range(4):
+            if rng.random() < 1 / (1 + np.exp((m.injected_mag - 20.8) / 0.3)):
+                rows.append(dict(mover_id=m.mover_id, epoch=e, real=1, kind="mover", split=m.split))
+    for _ in range(n_bogus):
+        rows.append(dict(mover_id="", epoch=int(rng.integers(4)), real=0, split=rng.choice(["val", "test"]),
+                         kind=str(rng.choice(BOGUS_LABELS))))  # fmt: skip
+    candidates = pd.DataFrame(rows)
+    out = {}
+    for model, good in (("detector_cnn", 3.0), ("detector_rf", 1.5)):
+        score = 1 / (
+            1 + np.exp(-(rng.normal(0, 1, len(candidates)) + good * (2 * candidates["real"] - 1)))
+        )
+        m = stamp_metrics(candidates, score.to_numpy(), 0.99)
+        m["completeness"] = mover_completeness(movers, candidates, score.to_numpy(),
+                                               m["threshold_at_target_recall"], 4)  # fmt: skip
+        m["m50_mag"] = m["completeness"]["after_model"]["m50_mag"]
+        m["survey"] = {"limit_mag": 20.79, "pixel_scale_arcsec": 0.805}
+        out[model] = json.loads(json.dumps(figures_strict_json(m)))
+    return out
+
+
+def synthetic_visibility(rng: np.random.Generator, n: int = 800) -> pd.DataFrame:
+    impactor = rng.random(n) < 0.4
+    h = rng.uniform(16, 28, n)
+    return pd.DataFrame({
+        "population": np.where(impactor, "impactor", "background"), "H_mag": h,
+        "V_mag": h + rng.uniform(2, 12, n),
+        "impact_jd_tdb": np.where(impactor, 2459000.5 + 365.25 * 10 ** rng.uniform(-0.3, 3.3, n), np.nan),
+    })  # fmt: skip
 
 
 def synthetic_hazard(rng: np.random.Generator, n: int = 400):
@@ -351,7 +401,7 @@ def test_style_does_not_leak_and_ignores_user_rc():
     before = matplotlib.rcParams["font.size"]
     with matplotlib.rc_context({"font.size": 23, "font.family": "serif"}):
         fig = figures.plot_confusion_matrices(
-            {"detector_cnn": {"task": "detector", "confusion_matrix": [[5, 1], [2, 7]]}}
+            {"stamp_cnn": {"task": "detector", "confusion_matrix": [[5, 1], [2, 7]]}}
         )
         texts = [t for t in fig.axes[0].texts if "\n" in t.get_text()]
         assert {t.get_fontsize() for t in texts} == {6.5}
@@ -535,7 +585,7 @@ def test_loaders_read_contract_files_and_cli(tmp_path):
     assert main(args) == 0
     assert (tmp_path / "roc.png").exists()
     assert (
-        json.loads((tmp_path / "eval" / "detector_cnn" / "metrics.json").read_text())["task"]
+        json.loads((tmp_path / "eval" / "stamp_cnn" / "metrics.json").read_text())["task"]
         == "detector"
     )
 

@@ -205,7 +205,7 @@ def test_elements_datamodule(dataset):
 
 
 def test_tiny_detector_training_converges(tmp_path, dataset, config, caplog):
-    model_dir = tmp_path / "detector_cnn"
+    model_dir = tmp_path / "stamp_cnn"
     # one thread: on a shared 2-core machine, two torch threads can be 20x slower
     with caplog.at_level("INFO"):
         summary = train_detector(config, dataset, model_dir, threads=1)
@@ -220,10 +220,9 @@ def test_tiny_detector_training_converges(tmp_path, dataset, config, caplog):
     assert metrics["train_loss"].iloc[-1] < 0.6 * metrics["train_loss"].iloc[0]
     assert summary["epochs"] == 10
     # one progress line per epoch, with the epoch's metrics (job log and console)
-    progress = [r.getMessage() for r in caplog.records if "detector_cnn epoch" in r.getMessage()]
+    progress = [r.getMessage() for r in caplog.records if "stamp_cnn epoch" in r.getMessage()]
     assert [line.split(":")[0] for line in progress] == [
-        f"detector_cnn epoch {k}/{config['training']['detector']['max_epochs']}"
-        for k in range(1, 11)
+        f"stamp_cnn epoch {k}/{config['training']['detector']['max_epochs']}" for k in range(1, 11)
     ]
     assert all("train_loss" in line and "val_loss" in line for line in progress)
     # accuracy on the held-out split well above chance (balanced classes)

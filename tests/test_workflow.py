@@ -122,7 +122,7 @@ def test_dataset(run_dir):
 
 
 def test_evaluation_metrics(run_dir):
-    for model in ("detector_cnn", "detector_rf", "impactor_mlp", "impactor_rf"):
+    for model in ("stamp_cnn", "stamp_rf", "impactor_mlp", "impactor_rf"):
         metrics = json.loads((run_dir / "results" / "eval" / model / "metrics.json").read_text())
         for key in ("accuracy", "roc_auc", "pr_auc", "fdr_at_target_recall"):
             assert 0.0 <= metrics[key] <= 1.0, (model, key, metrics[key])
@@ -130,13 +130,51 @@ def test_evaluation_metrics(run_dir):
         assert cm.shape == (2, 2) and cm.sum() == metrics["n"]
         assert metrics["recall_at_threshold"] >= metrics["target_recall"] - 1e-9
     # the models learn even on the tiny test set (chance is 0.5)
-    for model, floor in (("detector_cnn", 0.75), ("detector_rf", 0.75), ("impactor_mlp", 0.9)):
+    for model, floor in (("stamp_cnn", 0.75), ("stamp_rf", 0.75), ("impactor_mlp", 0.9)):
         metrics = json.loads((run_dir / "results" / "eval" / model / "metrics.json").read_text())
         assert metrics["roc_auc"] > floor, (model, metrics["roc_auc"])
     summary = pd.read_csv(run_dir / "results" / "eval" / "summary.csv")
     assert list(summary["model"]) == list(MODELS)
     real = pd.read_parquet(run_dir / "results" / "eval" / "hoi_real_catalog.parquet")
     assert len(real) > 4000 and real["pha"].sum() > 300
+
+
+def test_detection_stage(run_dir, test_config):
+    """Candidates from sep on difference images, each with its triplet and a label; the three
+    detection models in summary.csv with the survey metrics, and m50 in their metrics.json."""
+    from asteroid_ml.detection.candidates import BOGUS_LABELS, FEATURES, STAMP
+
+    root = run_dir / "results" / "detection"
+    candidates = pd.read_parquet(root / "candidates.parquet")
+    stamps = np.load(root / "stamps.npy", mmap_mode="r")
+    assert stamps.shape == (len(candidates), 3, STAMP, STAMP)
+    assert set(FEATURES) <= set(candidates.columns)
+    assert set(candidates["kind"]) <= {"mover", *BOGUS_LABELS}
+    assert (candidates["real"] == (candidates["kind"] == "mover")).all()
+    assert 0 < candidates["real"].mean() < 0.6
+    assert set(candidates["split"]) == {"train", "val", "test"}
+    # no sky field in two splits
+    assert (candidates.groupby("field")["split"].nunique() == 1).all()
+    n_epochs = test_config["detection"]["n_epochs"]
+    assert set(candidates["epoch"]) == set(range(n_epochs))
+    summary = pd.read_csv(run_dir / "results" / "eval" / "summary.csv").set_index("model")
+    for model in ("detector_cnn", "detector_rf", "detector_sequence"):
+        row = summary.loc[model]
+        assert row["candidate_reduction_at_target_recall"] >= 1.0
+        assert 0.0 <= row["fdr_at_target_recall"] <= 1.0
+        metrics = json.loads((run_dir / "results" / "eval" / model / "metrics.json").read_text())
+        assert metrics["task"] == "detection" and "m50_mag" in metrics
+    for model in ("detector_cnn", "detector_rf"):
+        metrics = json.loads((run_dir / "results" / "eval" / model / "metrics.json").read_text())
+        # the detection step's m50 lies within 1 mag of the survey model's limit
+        assert (
+            abs(
+                metrics["completeness"]["detection_step"]["m50_mag"]
+                - metrics["survey"]["limit_mag"]
+            )
+            < 1.0
+        )
+        assert set(metrics["false_positive_rate_by_kind"]) == set(BOGUS_LABELS)
 
 
 def test_real_catalog_summary_holds_every_impactor_model_and_baseline(run_dir):

@@ -19,7 +19,7 @@ from typing import Any
 
 from asteroid_ml import __version__
 from asteroid_ml.config import DEFAULT_CONFIG_PATH
-from asteroid_ml.registry import MODELS, TASKS, model_names
+from asteroid_ml.registry import MODELS, TASKS, evaluated_models, model_names
 
 # --- configuration ---------------------------------------------------------------------
 
@@ -467,7 +467,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     models = Path(args.models)
     out = Path(args.out)
-    names = args.model or list(MODELS)
+    names = args.model or evaluated_models()
     forward, series = _simulated_forward_runs(args.forward)
     for name in names:
         evaluate_model(
@@ -500,7 +500,9 @@ def _add_evaluate(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "evaluate", help="evaluate trained models on the test split (and the real NEO catalog)"
     )
-    p.add_argument("--model", action="append", choices=sorted(MODELS), help="model(s); default all")
+    p.add_argument(
+        "--model", action="append", choices=sorted(evaluated_models()), help="model(s); default all"
+    )
     p.add_argument("--config", default="config/config.yaml", help="workflow config YAML")
     p.add_argument("--dataset", default="results/dataset", help="dataset folder")
     p.add_argument("--models", default="results/models", help="models folder")

@@ -9,7 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 TASKS = ("detector", "impactor")
-TASK_TITLE = {"detector": "Asteroid detection", "impactor": "Impactor classification"}
+TASK_TITLE = {
+    "detector": "Asteroid detection (single-epoch stamps)",
+    "impactor": "Impactor classification",
+    "detection": "Asteroid detection (difference-image candidates)",
+}
 
 
 @dataclass(frozen=True)
@@ -17,8 +21,9 @@ class ModelSpec:
     """A trained model of the workflow.
 
     ``framework`` is ``lightning`` (checkpoint ``best.ckpt``), ``sklearn``
-    (``model.joblib``) or ``physics`` (a formula, nothing trained: the MOID baselines of
-    :mod:`asteroid_ml.evaluation.hazard`); ``label``, ``colour`` (a name of the figures' palette) and
+    (``model.joblib``), ``physics`` (a formula, nothing trained: the MOID baselines of
+    :mod:`asteroid_ml.evaluation.hazard`) or ``detection`` (trained and scored inside the
+    detection stage, :mod:`asteroid_ml.detection`, on its own candidates); ``label``, ``colour`` (a name of the figures' palette) and
     ``linestyle`` are how every figure draws it.
     """
 
@@ -29,7 +34,8 @@ class ModelSpec:
     colour: str
     linestyle: str
     #: What the model reads: cutout ``images``, orbital ``elements`` at the epoch, the
-    #: element ``series`` before it, or the ``forward`` runs (MOID baselines).
+    #: element ``series`` before it, the ``forward`` runs (MOID baselines), or the detection
+    #: stage's ``candidates`` (stamp triplets, features, sequences).
     inputs: str
 
     @property
@@ -46,8 +52,19 @@ class ModelSpec:
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("detector_cnn", "detector", "lightning", "CNN", "blue", "-", "images"),
-        ModelSpec("detector_rf", "detector", "sklearn", "Random forest", "orange", "--", "images"),
+        ModelSpec("stamp_cnn", "detector", "lightning", "Stamp CNN", "blue", "-", "images"),
+        ModelSpec(
+            "stamp_rf", "detector", "sklearn", "Stamp random forest", "orange", "--", "images"
+        ),
+        ModelSpec(
+            "detector_cnn", "detection", "detection", "Triplet CNN", "blue", "-", "candidates"
+        ),
+        ModelSpec(
+            "detector_rf", "detection", "detection", "Feature forest", "orange", "--", "candidates"
+        ),
+        ModelSpec(
+            "detector_sequence", "detection", "detection", "Sequences", "black", "-.", "candidates"
+        ),
         ModelSpec("impactor_mlp", "impactor", "lightning", "MLP", "green", "-", "elements"),
         ModelSpec(
             "impactor_rf", "impactor", "sklearn", "Random forest", "vermillion", "--", "elements"
@@ -74,6 +91,12 @@ def model_names(task: str | None = None, framework: str | None = None) -> list[s
         for s in MODELS.values()
         if (task is None or s.task == task) and (framework is None or s.framework == framework)
     ]
+
+
+def evaluated_models() -> list[str]:
+    """The models that the evaluation stage scores on the test split (every model but the
+    detection stage's, which that stage scores itself)."""
+    return [s.name for s in MODELS.values() if s.framework != "detection"]
 
 
 def model_spec(name: str) -> ModelSpec:

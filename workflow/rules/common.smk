@@ -15,7 +15,7 @@ from asteroid_ml.config import (
     validate_config,
 )
 from asteroid_ml.hips.checks import listed_files
-from asteroid_ml.registry import MODELS, model_names
+from asteroid_ml.registry import MODELS, evaluated_models, model_names
 from asteroid_ml.simulation.populations import POPULATIONS
 from asteroid_ml.workflow_support import export_source_path
 
@@ -147,7 +147,8 @@ def cutout_shards(ext):
 
 
 # --- models (asteroid_ml.registry) -------------------------------------------------------
-EVAL_MODELS = list(MODELS)
+EVAL_MODELS = evaluated_models()
+DETECTION_MODELS = model_names(task="detection")
 
 
 def model_file(model):
@@ -210,6 +211,7 @@ REPORT_SECTIONS = {
     "training": "3. Training",
     "evaluation": "4. Evaluation",
     "real_neos": "5. Real NEOs",
+    "detection": "6. Detection on difference images",
 }
 
 

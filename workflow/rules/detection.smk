@@ -31,12 +31,7 @@ rule evaluate_detection:
     input:
         rules.detection_candidates.output,
     output:
-        metrics="results/detection/metrics.json",
-        summary=report(
-            "results/detection/summary.csv",
-            caption="../report/detection_summary.rst",
-            category="Detection",
-        ),
+        metrics=expand("results/eval/{model}/metrics.json", model=DETECTION_MODELS),
         scores="results/detection/scores.parquet",
     log:
         "results/logs/detection/evaluate.log",

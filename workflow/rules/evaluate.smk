@@ -51,7 +51,7 @@ rule hoi_real_catalog:
 
 rule eval_summary:
     input:
-        expand("results/eval/{model}/metrics.json", model=EVAL_MODELS),
+        expand("results/eval/{model}/metrics.json", model=list(MODELS)),
     output:
         "results/eval/summary.csv",
     log:

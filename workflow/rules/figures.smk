@@ -99,6 +99,24 @@ FIGURES = {
         5,
         {},
     ),
+    "detection_completeness": (
+        "detection",
+        {"metrics": eval_files(["detector_cnn", "detector_rf"], "metrics.json")},
+        1000,
+        5,
+        {},
+    ),
+    "impactor_visibility": (
+        "detection",
+        {
+            "ephemerides": ephemeris_shards(),
+            "sim": all_sim_shards(),
+            "metrics": "results/eval/detector_cnn/metrics.json",
+        },
+        2000,
+        5,
+        {},
+    ),
     "hoi_real_catalog": (
         "real_neos",
         {

@@ -13,9 +13,9 @@ rule train_detector:
         val="results/dataset/val.npy",
         manifest="results/dataset/manifest.parquet",
     output:
-        best="results/models/detector_cnn/best.ckpt",
-        last="results/models/detector_cnn/last.ckpt",
-        metrics="results/models/detector_cnn/metrics.csv",
+        best="results/models/stamp_cnn/best.ckpt",
+        last="results/models/stamp_cnn/last.ckpt",
+        metrics="results/models/stamp_cnn/metrics.csv",
     log:
         "results/logs/train_detector/train_detector.log",
     conda:
@@ -84,7 +84,7 @@ rule baseline_detector:
         train="results/dataset/train.npy",
         manifest="results/dataset/manifest.parquet",
     output:
-        "results/models/detector_rf/model.joblib",
+        "results/models/stamp_rf/model.joblib",
     log:
         "results/logs/baseline_detector/baseline_detector.log",
     conda:

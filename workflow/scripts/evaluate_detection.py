@@ -10,6 +10,7 @@ with rule_logging(snakemake):
     evaluate_detection(
         snakemake.config,
         Path(snakemake.input[0]).parent,
-        Path(snakemake.output.metrics).parent,
+        {Path(p).parent.name: p for p in snakemake.output.metrics},
+        snakemake.output.scores,
         threads=snakemake.threads,
     )

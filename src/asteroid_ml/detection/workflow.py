@@ -2,7 +2,8 @@
 
 ``make_candidates`` writes ``candidates.parquet`` (one row per sep candidate), ``stamps.npy``
 (their triplets) and ``movers.parquet`` (one row per injected mover); ``evaluate_detection``
-writes ``metrics.json`` (every metric, per model) and ``summary.csv`` (one row per model).
+writes ``results/eval/{model}/metrics.json`` of the three detection models (the evaluation
+stage's ``summary.csv`` puts them beside every other model) and ``scores.parquet``.
 """
 
 from __future__ import annotations
@@ -25,9 +26,6 @@ from asteroid_ml.evaluation.metrics import strict_json
 from asteroid_ml.io import atomic_output
 
 log = logging.getLogger(__name__)
-
-#: Rows of summary.csv: the stamp classifiers and the sequence stage (scored by the CNN).
-SUMMARY_MODELS = ("detector_cnn", "detector_rf", "detector_sequence")
 
 
 def survey_model(config: Mapping[str, Any], pixel_scale_arcsec: float) -> SurveyModel:
@@ -92,9 +90,12 @@ def make_candidates(
 
 
 def evaluate_detection(
-    config: Mapping[str, Any], in_dir: str | Path, out_dir: str | Path, threads: int = 1
-) -> dict[str, Any]:
-    """Train the forest and the CNN on the train fields and write every metric of the test fields."""
+    config: Mapping[str, Any], in_dir: str | Path, metrics_paths: Mapping[str, str | Path],
+    scores_path: str | Path, threads: int = 1,
+) -> dict[str, Any]:  # fmt: skip
+    """Train the forest and the CNN on the train fields; write each detection model's
+    ``metrics.json`` (``metrics_paths``: model name -> path; test fields only) and every
+    candidate's scores."""
     from asteroid_ml.detection.models import (
         score_features,
         score_triplets,
@@ -103,21 +104,27 @@ def evaluate_detection(
     )
 
     d = config["detection"]
-    src, out = Path(in_dir), Path(out_dir)
+    src = Path(in_dir)
     candidates = pd.read_parquet(src / "candidates.parquet")
     stamps = np.load(src / "stamps.npy")
     movers = pd.read_parquet(src / "movers.parquet")
     seed = int(config["seed"])
-    scores = {
-        "detector_rf": score_features(train_feature_forest(candidates, seed, threads), candidates)
-    }
+    forest = train_feature_forest(candidates, seed, threads)
+    scores = {"detector_rf": score_features(forest, candidates)}
     cnn = train_triplet_cnn(
-        stamps, candidates["real"].to_numpy(), candidates["split"].to_numpy(), out / "work", seed,
+        stamps, candidates["real"].to_numpy(), candidates["split"].to_numpy(),
+        Path(scores_path).parent / "work", seed,
         max_epochs=d["cnn_max_epochs"], patience=d["cnn_patience"], width=d["cnn_width"],
     )  # fmt: skip
     scores["detector_cnn"] = score_triplets(cnn, stamps)
     link = LinkSettings(d["min_detections"], d["link_tolerance_px"], d["min_motion_px"])
-    metrics: dict[str, Any] = {"limit_mag": float(candidates["limit_mag"].iloc[0])}
+    survey = {
+        "limit_mag": float(candidates["limit_mag"].iloc[0]),
+        "pixel_scale_arcsec": float(candidates["pixel_scale_arcsec"].iloc[0]),
+        "n_candidates": len(candidates),
+        "real_fraction": float(candidates["real"].mean()),
+    }
+    metrics: dict[str, Any] = {}
     for name, s in scores.items():
         m = stamp_metrics(candidates, s, d["target_recall"])
         m["completeness"] = mover_completeness(
@@ -128,19 +135,12 @@ def evaluate_detection(
     metrics["detector_sequence"] = sequence_metrics(
         candidates, scores["detector_cnn"], d["sequence_target_recall"], link
     )
-    rows = [
-        {"model": name, "roc_auc": metrics[name].get("roc_auc"), "pr_auc": metrics[name].get("pr_auc"),
-         "candidate_reduction_at_target_recall": metrics[name]["candidate_reduction_at_target_recall"],
-         "fdr_at_target_recall": metrics[name]["fdr_at_target_recall"],
-         "m50_mag": metrics[name].get("m50_mag", np.nan)}
-        for name in SUMMARY_MODELS
-    ]  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_output(out / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(strict_json(metrics), indent=1))
-    with atomic_output(out / "summary.csv") as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
-    with atomic_output(out / "scores.parquet") as tmp:
+    metrics["detector_sequence"]["m50_mag"] = metrics["detector_cnn"]["m50_mag"]
+    for name, path in metrics_paths.items():
+        record = {"model": name, "task": "detection", "survey": survey, **metrics[name]}
+        with atomic_output(path) as tmp:
+            tmp.write_text(json.dumps(strict_json(record), indent=1))
+    with atomic_output(scores_path) as tmp:
         pd.DataFrame({"candidate_id": candidates["candidate_id"], **scores}).to_parquet(
             tmp, index=False
         )

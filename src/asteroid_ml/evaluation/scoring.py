@@ -304,6 +304,8 @@ SUMMARY_COLUMNS = (
     "recall_at_threshold",
     "fdr_at_target_recall",
     "candidate_fraction_at_target_recall",
+    "candidate_reduction_at_target_recall",
+    "m50_mag",
     "operating_recall",
     "operating_threshold",
     "test_recall_at_operating_threshold",
@@ -318,12 +320,16 @@ def eval_summary(metrics_paths: Iterable[str | Path], out_csv: str | Path) -> pd
     for path in metrics_paths:
         m = json.loads(Path(path).read_text())
         row = {k: m.get(k) for k in SUMMARY_COLUMNS if k in m and not isinstance(m.get(k), dict)}
+        per_class = m.get("per_class") or {}  # absent when a test split had no sequence
         for cls in ("0", "1"):
             for stat in ("precision", "recall", "f1"):
-                row[f"{stat}_{cls}"] = m["per_class"][cls][stat]
-        row["recall_1_ci95_low"], row["recall_1_ci95_high"] = m["per_class"]["1"].get(
+                row[f"{stat}_{cls}"] = (per_class.get(cls) or {}).get(stat)
+        row["recall_1_ci95_low"], row["recall_1_ci95_high"] = (per_class.get("1") or {}).get(
             "recall_ci95", (None, None)
         )
+        fraction = m.get("candidate_fraction_at_target_recall")
+        if row.get("candidate_reduction_at_target_recall") is None and fraction:
+            row["candidate_reduction_at_target_recall"] = 1.0 / fraction
         row["completeness_snr_min"] = (m.get("completeness_snr_min") or {}).get("completeness")
         op = m.get("operating_threshold") or {}
         row["operating_recall"] = op.get("val_recall_target")

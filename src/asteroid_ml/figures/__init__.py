@@ -1,7 +1,7 @@
 """Paper figures: one pure plotting function per figure, one loader per figure.
 
 - :mod:`.style`: the style, the palette, the model and population styles, saving;
-- :mod:`.simulation`, :mod:`.dataset`, :mod:`.training`, :mod:`.evaluation`: the
+- :mod:`.simulation`, :mod:`.dataset`, :mod:`.training`, :mod:`.evaluation`, :mod:`.detection`: the
   plotting functions of each stage (tables in, :class:`~matplotlib.figure.Figure` out);
 - :mod:`.registry`: figure name -> loader (files in, figure out), :func:`make_figure`.
 """
@@ -15,6 +15,7 @@ from asteroid_ml.figures.dataset import (
     select_examples,
     tile_outlines,
 )
+from asteroid_ml.figures.detection import plot_detection_completeness, plot_impactor_visibility
 from asteroid_ml.figures.evaluation import (
     plot_completeness,
     plot_confusion_matrices,
@@ -51,6 +52,8 @@ __all__ = [
     "make_figure",
     "plot_close_approach_validation",
     "plot_completeness",
+    "plot_detection_completeness",
+    "plot_impactor_visibility",
     "plot_confusion_matrices",
     "plot_example_cutouts",
     "plot_hazard",

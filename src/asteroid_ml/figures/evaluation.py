@@ -171,7 +171,7 @@ def plot_score_histograms(
         require_columns(frame, ["label", "score"], f"{model} predictions.parquet")
         m = metrics.get(model, {})
         names = CLASS_NAMES.get(
-            m.get("task", "detector" if model.startswith("detector") else "impactor")
+            m.get("task", "detector" if model.startswith("stamp") else "impactor")
         )
         for label, color in ((0, PALETTE["blue"]), (1, PALETTE["vermillion"])):
             scores = frame.loc[frame["label"] == label, "score"].to_numpy(dtype=float)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from asteroid_ml.figures.dataset import plot_example_cutouts, plot_sky_map
+from asteroid_ml.figures.detection import plot_detection_completeness, plot_impactor_visibility
 from asteroid_ml.figures.evaluation import (
     plot_completeness,
     plot_confusion_matrices,
@@ -173,6 +174,30 @@ def load_hazard(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> Figure:
     )
 
 
+def load_detection_completeness(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> Figure:
+    """inputs: ``metrics`` (``eval/detector_{cnn,rf}/metrics.json``)."""
+    return plot_detection_completeness(_load_metrics(inputs))
+
+
+def load_impactor_visibility(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> Figure:
+    """inputs: ``ephemerides`` and ``sim`` shards (V at the epoch; impact epoch and H),
+    ``metrics`` (``eval/detector_cnn/metrics.json``: the survey's m50)."""
+    eph = pd.concat(
+        [
+            _read_table(p, ["object_id", "obs_index", "V_mag"])
+            for p in _as_list(inputs["ephemerides"])
+        ]
+    )
+    eph = eph[eph["obs_index"] == 0].drop(columns="obs_index")
+    sim = pd.concat([_read_table(p, ["object_id", "population", "H_mag", "impact_jd_tdb"])
+                     for p in _as_list(inputs["sim"])])  # fmt: skip
+    metrics = _read_json(inputs["metrics"])
+    survey = metrics.get("survey", {})
+    label = f'a {survey.get("pixel_scale_arcsec", float("nan")):.1f}"/px survey'
+    return plot_impactor_visibility(sim.merge(eph, on="object_id"), float(metrics["m50_mag"]), label,
+                                    float(config["epoch_jd_tdb"]))  # fmt: skip
+
+
 #: Figure name -> loader. The rule ``figure_<name>`` writes ``results/figures/<name>.{png,pdf}``.
 FIGURES: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], Figure]] = {
     "orbital_elements": load_orbital_elements,
@@ -186,6 +211,8 @@ FIGURES: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], Figure]] = {
     "hoi_real_catalog": load_hoi_real_catalog,
     "close_approach_validation": load_close_approach_validation,
     "hazard": load_hazard,
+    "detection_completeness": load_detection_completeness,
+    "impactor_visibility": load_impactor_visibility,
 }
 
 

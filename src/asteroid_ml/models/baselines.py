@@ -1,6 +1,6 @@
 """scikit-learn baselines: random forests on engineered features.
 
-- ``detector_rf``: an Autoscan-style (Goldstein et al. 2015) random forest on
+- ``stamp_rf``: an Autoscan-style (Goldstein et al. 2015) random forest on
   hand-made features of each cutout: background-subtracted flux and SNR in a
   central aperture, peak value and its offset from the centre, second moments,
   ellipticity and a FWHM estimate of the central source, sharpness (cosmic
@@ -79,17 +79,17 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
 def train_detector_baseline(
     config: Mapping[str, Any], dataset_dir: str | Path, model_path: str | Path, threads: int = 1
 ) -> dict[str, Any]:
-    """Fit ``detector_rf`` on the train split of ``dataset_dir``; write ``model_path``."""
+    """Fit ``stamp_rf`` on the train split of ``dataset_dir``; write ``model_path``."""
     from asteroid_ml.models.datamodules import load_split_images, split_labels
 
     images = load_split_images(dataset_dir, "train")
     labels = split_labels(dataset_dir, "train", len(images))
     features = image_features(images)
-    model = _forest(config, "detector_rf", threads)
+    model = _forest(config, "stamp_rf", threads)
     model.fit(features, labels)
     train_acc = float(model.score(features, labels))
     log.info(
-        "detector_rf: %d cutouts, %d features, train accuracy %.4f",
+        "stamp_rf: %d cutouts, %d features, train accuracy %.4f",
         len(labels),
         features.shape[1],
         train_acc,

@@ -320,17 +320,17 @@ def train_detector(
     )
     trainer = build_trainer(
         config, model_dir / WORK_DIR, cfg["max_epochs"], cfg["patience"],
-        name="detector_cnn", **trainer_overrides,
+        name="stamp_cnn", **trainer_overrides,
     )  # fmt: skip
     log.info(
-        "training detector_cnn: %d parameters, precision %s, %d threads",
+        "training stamp_cnn: %d parameters, precision %s, %d threads",
         sum(p.numel() for p in model.parameters()),
         trainer.precision,
         torch.get_num_threads(),
     )
     _fit(model, datamodule, trainer, resume)
     summary = finalise(model_dir, trainer)
-    log.info("detector_cnn done: %s", summary)
+    log.info("stamp_cnn done: %s", summary)
     return summary
 
 
