@@ -20,7 +20,7 @@ import pandas as pd
 @dataclass(frozen=True)
 class LinkSettings:
     min_detections: int = 3
-    tolerance_px: float = 1.5
+    tolerance_px: float = 2.0
     min_motion_px: float = 3.0
 
 
