@@ -179,6 +179,24 @@ BAD_CONFIGS = [
         "10,north,0",
         "observations.site: cannot read '10,north,0' as lon_deg,lat_deg,height_m",
     ),
+    (
+        "detection survey folder that does not exist",
+        "detection.survey",
+        "resources/hips/nope",
+        "detection.survey: ",
+    ),
+    (
+        "detection seeing range upside down",
+        "detection.seeing_ratio",
+        [1.5, 1.1],
+        "detection.seeing_ratio: minimum 1.5 is above maximum 1.1",
+    ),
+    (
+        "sequences longer than the epochs",
+        "detection.min_detections",
+        5,
+        "detection.min_detections: 5 is more than detection.n_epochs (4)",
+    ),
 ]
 
 

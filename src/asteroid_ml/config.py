@@ -96,6 +96,7 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[s
 def _check_semantics(config: Mapping[str, Any], source: str) -> None:
     """Cross-key rules that JSON schema cannot express, one module per config section."""
     from asteroid_ml.dataset.checks import dataset_problems
+    from asteroid_ml.detection.checks import detection_problems
     from asteroid_ml.evaluation.checks import evaluation_problems
     from asteroid_ml.hips.checks import survey_problems
     from asteroid_ml.simulation.checks import observation_problems, simulation_problems
@@ -106,6 +107,7 @@ def _check_semantics(config: Mapping[str, Any], source: str) -> None:
         ("survey", lambda c: survey_problems(c, REPO_ROOT)),
         ("dataset", dataset_problems),
         ("evaluation", evaluation_problems),
+        ("detection", lambda c: detection_problems(c, REPO_ROOT)),
     )
     problems = []
     for section, check in checks:

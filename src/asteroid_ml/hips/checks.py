@@ -72,8 +72,9 @@ def listed_files(folder: Path) -> list[Path]:
     return [folder / name.strip() for _, name in lines]
 
 
-def checksum_problems(folder: Path) -> list[str]:
-    """Files of a local survey that are missing or differ from ``SHA256SUMS``."""
+def checksum_problems(folder: Path, key: str = "survey.location") -> list[str]:
+    """Files of a local survey that are missing or differ from ``SHA256SUMS`` (messages
+    name the config ``key`` that points at the survey)."""
     import hashlib
 
     sums = folder / "SHA256SUMS"
@@ -86,10 +87,10 @@ def checksum_problems(folder: Path) -> list[str]:
         digest, name = line.split(maxsplit=1)
         path = folder / name.strip()
         if not path.is_file():
-            problems.append(f"survey.location: {path} is listed in SHA256SUMS but missing")
+            problems.append(f"{key}: {path} is listed in SHA256SUMS but missing")
         elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
             problems.append(
-                f"survey.location: {path} does not match SHA256SUMS (changed or truncated); "
+                f"{key}: {path} does not match SHA256SUMS (changed or truncated); "
                 "restore it (git checkout -- <file>) or fetch the tile again"
             )
     return problems
