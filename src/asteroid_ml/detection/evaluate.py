@@ -69,6 +69,12 @@ def stamp_metrics(
         "candidate_reduction_at_target_recall": 1.0 / point["candidate_fraction"]
         if point["candidate_fraction"] else float("inf"),
         "false_positive_rate_by_kind": per_kind,
+        # The reduction factor is capped by 1 / real fraction of the candidate stream (a
+        # property of the experiment's mix, not of the model); the bogus rejection factor
+        # (bogus in / bogus passed) is what a bogus-dominated survey stream would see.
+        "max_reduction": len(labels[test]) / max(int(labels[test].sum()), 1),
+        "bogus_rejection_at_target_recall": int((labels[test] == 0).sum()) / point["fp"]
+        if point["fp"] else float("inf"),
     })  # fmt: skip
     return out
 
