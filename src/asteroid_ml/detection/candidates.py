@@ -22,7 +22,7 @@ from asteroid_ml.detection.epochs import MOVER
 from asteroid_ml.detection.survey_model import SurveyModel
 
 STAMP = 32  # stamp side (px): ~8 FWHM at 0.8"/px and 2.4" seeing; the CNN needs a multiple of 16
-MATCH_RADIUS_FWHM = 1.0
+MATCH_RADIUS_FWHM = 0.5  # a detection of SNR >= 5 is centred to ~0.2 FWHM
 MIN_AREA_PX = 1  # the threshold is on the matched-filter SNR of the peak
 
 #: The features of a candidate (the random forest's inputs), each explained in docs/detection.md.
@@ -152,8 +152,11 @@ def label(
 ) -> tuple[np.ndarray, list[str], list[str], np.ndarray]:  # fmt: skip
     """Label each candidate of ``epoch`` from the truth: (real 0/1, kind, object_id, true mag).
 
-    Hot columns and satellite streaks are lines: a candidate within the radius of the line
-    takes their kind.
+    A mover is matched to one candidate at most: the nearest within
+    :data:`MATCH_RADIUS_FWHM` FWHM (a second candidate beside it, e.g. a star residual or a
+    deblended fragment, is not the mover's detection). Other candidates take the kind of the
+    nearest artefact within the radius (hot columns and satellite streaks are lines), else
+    ``star_residual`` within two radii of a reference star, else ``noise``.
     """
     radius = MATCH_RADIUS_FWHM * fwhm_px
     n = len(found)
@@ -164,7 +167,7 @@ def label(
     rows = truth[truth["epoch"] == epoch]
     xy = found[["x", "y"]].to_numpy()
     best = np.full(n, np.inf)
-    for _, t in rows.iterrows():
+    for _, t in rows[rows["kind"] != MOVER].iterrows():
         if t.kind == "hot_column":
             d = np.abs(xy[:, 0] - t.x)
         elif t.kind == "satellite":
@@ -172,19 +175,20 @@ def label(
             d = np.abs(-(xy[:, 0] - t.x) * math.sin(angle) + (xy[:, 1] - t.y) * math.cos(angle))
         else:
             d = np.hypot(xy[:, 0] - t.x, xy[:, 1] - t.y)
-        # a mover always wins over an artefact at the same place (it is what we look for)
-        closer = (d <= radius) & ((d < best) | ((t.kind == MOVER) & (d <= radius)))
-        for i in np.flatnonzero(closer):
-            if kind[i] == MOVER and t.kind != MOVER:
-                continue
-            best[i] = d[i]
-            kind[i] = t.kind
-            if t.kind == MOVER:
-                real[i], obj[i], mag[i] = 1, t.object_id, t.mag
-    if len(reference_stars):
+        for i in np.flatnonzero((d <= radius) & (d < best)):
+            best[i], kind[i] = d[i], t.kind
+    if len(reference_stars) and n:
         ref_xy = reference_stars[["x", "y"]].to_numpy() + np.asarray(offset)
-        distance, _ = cKDTree(ref_xy).query(xy) if n else (np.zeros(0), None)
-        for i in np.flatnonzero(np.asarray(distance) <= 2 * radius):
+        distance, _ = cKDTree(ref_xy).query(xy)
+        for i in np.flatnonzero(distance <= 2 * radius):
             if kind[i] == "noise":
                 kind[i] = "star_residual"
+    for _, t in rows[rows["kind"] == MOVER].iterrows():
+        if n == 0:
+            break
+        d = np.hypot(xy[:, 0] - t.x, xy[:, 1] - t.y)
+        d[real == 1] = np.inf  # taken by another mover
+        i = int(np.argmin(d))
+        if d[i] <= radius:
+            real[i], kind[i], obj[i], mag[i] = 1, MOVER, t.object_id, t.mag
     return real, kind, obj, mag

@@ -66,7 +66,10 @@ def make_candidates(
     references, scale = field_references(Path(survey_dir), d["grid"], d["field_px"])
     model = survey_model(config, scale)
     population = pd.concat([pd.read_parquet(p) for p in ephemerides], ignore_index=True)
-    population = population.drop_duplicates("object_id")  # one epoch's motion per object
+    # One row per object (its first observation), in a fixed order: the draws must not
+    # depend on the order the ephemeris shards are listed in.
+    population = population.sort_values(["object_id", "obs_index"]).drop_duplicates("object_id")
+    population = population.reset_index(drop=True)
     settings = CampaignSettings(
         field_px=d["field_px"], realisations=d["realisations"],
         movers_per_field=d["movers_per_field"], mag_below_limit=d["mag_below_limit"],
