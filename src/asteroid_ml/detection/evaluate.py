@@ -166,6 +166,8 @@ def sequence_metrics(
         if passed else 0.0,
         "candidate_reduction_at_target_recall": len(test) / passed if passed else float("inf"),
         "sequences_screened_fewer_fraction": 1 - passed / len(test) if len(test) else float("nan"),
+        # capped at the bogus fraction of the sequences: real ones must all be screened
+        "max_screened_fewer_fraction": 1 - labels.sum() / len(test) if len(test) else float("nan"),
         "link_settings": vars(settings),
     })  # fmt: skip
     return out
