@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from asteroid_ml.detection.candidates import FEATURES, detect, features, label, triplets
+from asteroid_ml.detection.candidates import STAMP, detect, features, label, triplets
 from asteroid_ml.detection.difference import difference_image, sources
 from asteroid_ml.detection.epochs import ArtefactRates, Mover, simulate_epochs
 from asteroid_ml.detection.survey_model import SurveyModel
@@ -120,7 +120,7 @@ def run_field(
         ))  # fmt: skip
         stamps.append(st)
     table = pd.concat(tables, ignore_index=True)
-    return table, np.concatenate(stamps) if stamps else np.zeros((0, 3, 32, 32), np.float32)
+    return table, np.concatenate(stamps) if stamps else np.zeros((0, 3, STAMP, STAMP), np.float32)
 
 
 def run_campaign(
@@ -152,6 +152,3 @@ def run_campaign(
     candidates = pd.concat(tables, ignore_index=True)
     candidates.insert(0, "candidate_id", np.arange(len(candidates)))
     return candidates, np.concatenate(stamps), pd.DataFrame(mover_rows)
-
-
-__all__ = ["FEATURES", "CampaignSettings", "run_campaign", "run_field", "draw_movers"]
