@@ -88,7 +88,7 @@ def test_ctrl_c_prints_one_line_per_failed_job(tmp_path):
     ]  # fmt: skip
     run = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_terminal_sigint,
     )  # fmt: skip
     logs = tmp_path / "results" / "logs" / "simulate"
     try:
@@ -118,6 +118,12 @@ def test_ctrl_c_prints_one_line_per_failed_job(tmp_path):
     assert not list((tmp_path / "results" / "sim").rglob("*.parquet"))
 
 
+def _terminal_sigint() -> None:
+    """SIGINT as a terminal's foreground job has it: a run started in the background by a
+    non-interactive shell (CI) inherits it ignored, and Ctrl-C would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (from /proc)."""
     children: dict[int, list[int]] = {}
@@ -141,13 +147,17 @@ def test_ctrl_c_still_stops_python_after_a_rebound_integration():
 
     from asteroid_ml.simulation.rebound_support import integrate
 
-    sim = rebound.Simulation()
-    sim.add(m=1.0)
-    sim.add(m=1e-3, a=1.0)
-    integrate(sim, 1.0)
-    with pytest.raises(KeyboardInterrupt):
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(1)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+        sim = rebound.Simulation()
+        sim.add(m=1.0)
+        sim.add(m=1e-3, a=1.0)
+        integrate(sim, 1.0)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_progress_heartbeat_logs_at_a_steady_interval(caplog):
