@@ -62,7 +62,7 @@ def _augment(batch: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tens
 
 def train_triplet_cnn(
     stamps: np.ndarray, labels: np.ndarray, split: np.ndarray, work: Path, seed: int,
-    max_epochs: int = 30, patience: int = 6, width: int = 16, batch_size: int = 64,
+    max_epochs: int = 20, patience: int = 6, width: int = 16, batch_size: int = 64,
 ) -> DetectorCNN:  # fmt: skip
     """The CNN on triplets, early-stopped on the val fields' loss; returns the last model."""
     L.seed_everything(
