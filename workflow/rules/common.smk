@@ -87,23 +87,23 @@ def survey_location():
     return str(REPO / location)
 
 
-def survey_properties(wildcards):
-    """The survey's properties file, and the files its SHA256SUMS lists (the shipped tiles),
-    when it is a local folder: Snakemake then reruns the cutouts when a tile changes.
-    (URLs are not tracked.)"""
-    location = survey_location()
-    if "://" in location:
-        return []
-    folder = Path(location)
+def shipped_survey_files(folder):
+    """A local survey's properties file and the files its SHA256SUMS lists (the shipped
+    tiles): as inputs, Snakemake reruns the jobs that read them when a tile changes."""
+    folder = Path(folder)
     files = [folder / "properties", *listed_files(folder)]
     return [local(str(f)) for f in dict.fromkeys(files)]
+
+
+def survey_properties(wildcards):
+    """The cutout survey's shipped files when it is a local folder (URLs are not tracked)."""
+    location = survey_location()
+    return [] if "://" in location else shipped_survey_files(location)
 
 
 def detection_survey_files(wildcards):
     """The detection survey's properties and the tiles its SHA256SUMS lists."""
-    folder = REPO / config["detection"]["survey"]
-    files = [folder / "properties", *listed_files(folder)]
-    return [local(str(f)) for f in dict.fromkeys(files)]
+    return shipped_survey_files(REPO / config["detection"]["survey"])
 
 
 def shard_ids(n):

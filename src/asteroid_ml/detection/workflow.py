@@ -47,8 +47,8 @@ def field_references(survey_dir: Path, grid: int, field_px: int) -> tuple[np.nda
     survey = open_survey(survey_dir)
     ra0 = float(survey.properties["hips_initial_ra"])
     dec0 = float(survey.properties["hips_initial_dec"])
-    first = extract_cutouts(survey, np.array([ra0]), np.array([dec0]), 8)
-    step = first.pixel_scale_deg * field_px
+    scale_deg = survey.pixel_scale_deg()
+    step = scale_deg * field_px
     offsets = (np.arange(grid) - (grid - 1) / 2) * step
     dec = np.repeat(dec0 + offsets, grid)
     ra = ra0 + np.tile(offsets, grid) / np.cos(np.radians(dec))
@@ -56,7 +56,7 @@ def field_references(survey_dir: Path, grid: int, field_px: int) -> tuple[np.nda
     keep = np.isfinite(batch.images).all(axis=(1, 2))
     if not keep.any():
         raise ValueError(f"detection.survey: {survey_dir} has no complete {field_px}-px field")
-    return batch.images[keep].astype(np.float64), first.pixel_scale_deg * 3600.0
+    return batch.images[keep].astype(np.float64), scale_deg * 3600.0
 
 
 def make_candidates(

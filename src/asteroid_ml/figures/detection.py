@@ -21,11 +21,10 @@ from asteroid_ml.figures.style import (
     require_columns,
     styled,
 )
+from asteroid_ml.simulation.solar_system import YEAR_D
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-JULIAN_YEAR_D = 365.25
 
 
 def _errorbar(ax: Any, x: np.ndarray, p: np.ndarray, low: np.ndarray, high: np.ndarray,
@@ -126,7 +125,7 @@ def plot_impactor_visibility(
     ax_t, ax_h = fig.subplots(1, 2)
     seen = objects["V_mag"].to_numpy(float) <= m50_mag
     impactors = (objects["population"] == "impactor").to_numpy()
-    years = (objects["impact_jd_tdb"].to_numpy(float) - epoch_jd_tdb) / JULIAN_YEAR_D
+    years = (objects["impact_jd_tdb"].to_numpy(float) - epoch_jd_tdb) / YEAR_D
     finite = years[impactors & np.isfinite(years)]
     if finite.size:
         edges = np.geomspace(max(finite.min(), 0.1), finite.max() * 1.001, 11)
