@@ -68,6 +68,10 @@ CASES = [
     ("negative pixel scale", _cutouts("{dir}/one.csv", "--pixel-scale", "-1"), "--pixel-scale: must be a positive number of arcsec, got -1"),
     ("truncated shard", ["ephemerides", "--sim", "{dir}/truncated.parquet", "--output", "{out}/e.parquet"],
      "truncated.parquet: simulation shard is not a readable Parquet file"),
+    ("detection without ephemerides", ["detection", "candidates", "--candidates", "{out}"],
+     "--ephemerides: give the ephemeris shards (results/ephemerides/)"),
+    ("detection evaluate without candidates", ["detection", "evaluate", "--candidates", "{dir}",
+     "--out", "{out}"], "candidates.parquet"),
 ]  # fmt: skip
 
 

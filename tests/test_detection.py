@@ -131,10 +131,50 @@ def test_stamp_metrics_equal_hand_computed_values():
     assert metrics["candidate_reduction_at_target_recall"] == pytest.approx(8 / 4)
     assert metrics["max_reduction"] == pytest.approx(8 / 3)
     assert metrics["bogus_rejection_at_target_recall"] == pytest.approx(5 / 2)
+    # on a stream with 5 % reals: 1 / (0.05 * 2/3 + 0.95 * 2/5)
+    assert metrics["reduction_at_real_fraction"]["0.05"] == pytest.approx(
+        1 / (0.05 * 2 / 3 + 0.95 * 0.4)
+    )
+    # at the test set's own real fraction (3 of 8) it is the measured reduction
+    from asteroid_ml.detection.evaluate import reduction_at_real_fraction
+
+    assert reduction_at_real_fraction(2 / 3, 2 / 5, 3 / 8) == pytest.approx(8 / 4)
     by_kind = metrics["false_positive_rate_by_kind"]
     assert by_kind["noise"]["n"] == 3 and by_kind["noise"]["passed"] == 1
     assert by_kind["cosmic_ray"]["false_positive_rate"] == 1.0
     assert by_kind["star_residual"]["false_positive_rate"] == 0.0
+
+
+def test_sequence_metrics_equal_hand_computed_values():
+    """Two val movers set the threshold (0.6: keep both); on test a mover at 0.8 is kept, one
+    at 0.5 missed, a bogus line at 0.7 passes and one at 0.2 does not."""
+    from asteroid_ml.detection.evaluate import sequence_metrics
+
+    rows = []
+
+    def track(split, field, mover, y, epochs, score, step=4.0):
+        for e in epochs:
+            rows.append(dict(split=split, field=field, realisation=0, epoch=e, t_min=10.0 * e,
+                             x_ref=20.0 + step * e, y_ref=y, mover_id=mover, score=score))  # fmt: skip
+
+    track("val", 0, "v1", 20.0, range(4), 0.9)
+    track("val", 0, "v2", 80.0, range(3), 0.6)
+    track("test", 1, "t1", 20.0, range(4), 0.8)
+    track("test", 1, "t2", 60.0, (1, 2, 3), 0.5)
+    track("test", 1, "", 100.0, (0, 1, 2), 0.7)  # bogus detections that line up
+    track("test", 1, "", 140.0, (0, 2, 3), 0.2)
+    track("test", 1, "", 180.0, range(4), 0.9, step=0.0)  # a stationary source: no sequence
+    table = pd.DataFrame(rows)
+    table.insert(0, "candidate_id", np.arange(len(table)))
+    m = sequence_metrics(table, table.pop("score").to_numpy(), 0.996)
+    assert m["threshold_at_target_recall"] == pytest.approx(0.6)
+    assert (m["findable_movers"], m["movers_missed"]) == (2, 1)
+    assert (m["sequences"], m["sequences_passed"]) == (4, 2)
+    assert m["fdr_at_target_recall"] == pytest.approx(0.5)
+    assert m["candidate_reduction_at_target_recall"] == pytest.approx(2.0)
+    assert m["sequences_screened_fewer_fraction"] == pytest.approx(0.5)
+    assert m["max_screened_fewer_fraction"] == pytest.approx(0.5)
+    assert (m["bogus_sequences"], m["bogus_sequences_rejected_fraction"]) == (2, 0.5)
 
 
 def test_the_shipped_1_arcsec_survey_reads_at_its_native_scale(repo):
@@ -170,3 +210,30 @@ def test_a_campaign_is_reproducible_bit_for_bit():
     pd.testing.assert_frame_equal(runs[0][2], runs[1][2])
     assert set(runs[0][0]["split"]) == {"train", "val", "test"}
     assert len(runs[0][2]) == 3 * 2 * settings.movers_per_field
+    # val and test fields get their own number of realisations; the train field's draws
+    # are unchanged by it
+    more = CampaignSettings(field_px=128, realisations=2, eval_realisations=3, edge_margin_px=8)
+    candidates, _, movers = run_campaign(references, population, MODEL, more, ArtefactRates(), 5)
+    per_split = movers.groupby("split")["realisation"].nunique().to_dict()
+    assert per_split == {"train": 2, "val": 3, "test": 3}
+    train = runs[0][0]["split"] == "train"
+    pd.testing.assert_frame_equal(
+        candidates[candidates["split"] == "train"]
+        .drop(columns="candidate_id")
+        .reset_index(drop=True),
+        runs[0][0][train].drop(columns="candidate_id").reset_index(drop=True),
+    )
+
+
+def test_stamps_are_stored_in_half_precision_within_the_noise():
+    """float16 on disk: finite, and within 0.05 % (relative) of the float32 stamp."""
+    from asteroid_ml.detection.candidates import STAMP_STORAGE_DTYPE, stamps_for_storage
+
+    rng = np.random.default_rng(3)
+    stamps = (rng.normal(size=(5, 3, 32, 32)) * 30).astype(np.float32)
+    stamps[0, 0, 0, 0] = 1e6  # beyond float16's range: clipped, not inf
+    stored = stamps_for_storage(stamps)
+    assert stored.dtype == STAMP_STORAGE_DTYPE and np.isfinite(stored).all()
+    back = stored.astype(np.float32)
+    ok = np.abs(stamps) < 6e4
+    assert np.all(np.abs(back[ok] - stamps[ok]) <= 5e-4 * np.abs(stamps[ok]) + 1e-7)

@@ -456,6 +456,67 @@ def _add_baseline(subparsers: Any) -> None:
     p.set_defaults(func=_run_baseline)
 
 
+# --- detection -------------------------------------------------------------------------
+
+
+def _run_detection(args: argparse.Namespace) -> int:
+    from asteroid_ml.config import REPO_ROOT, load_config
+    from asteroid_ml.detection import workflow as detection
+
+    config = load_config(args.config)
+    candidates = Path(args.candidates)
+    if args.step == "candidates":
+        if not args.ephemerides:
+            raise ValueError("--ephemerides: give the ephemeris shards (results/ephemerides/)")
+        # detection.survey is relative to the repository, as in the workflow
+        detection.make_candidates(
+            config, REPO_ROOT / config["detection"]["survey"], args.ephemerides, candidates
+        )
+    elif args.step == "evaluate":
+        from asteroid_ml.registry import model_names
+
+        out = Path(args.out)
+        paths = {name: out / name / "metrics.json" for name in model_names("detection")}
+        detection.evaluate_detection(
+            config, candidates, paths, candidates / "scores.parquet", args.threads
+        )
+    else:
+        import numpy as np
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
+        table = detection.cnn_seed_spread(
+            config, candidates, args.seeds, args.out_csv, candidates / "work"
+        )
+        for column in ("fdr_at_target_recall", "candidate_reduction_at_target_recall", "pr_auc"):
+            q = np.percentile(table[column], [0, 25, 50, 75, 100])
+            print(f"{column}: median {q[2]:.4g}, quartiles {q[1]:.4g}-{q[3]:.4g}, "
+                  f"range {q[0]:.4g}-{q[4]:.4g} ({len(table)} trainings)")  # fmt: skip
+    return 0
+
+
+def _add_detection(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "detection",
+        help="the detection stage: candidates, their evaluation, or the CNN's seed spread",
+        description="candidates: epochs, difference images and sep candidates of the survey "
+        "fields; evaluate: the CNN, forest and sequence stage, metrics.json per model; seeds: "
+        "retrain the CNN with N seeds on the same candidates and report the spread of its "
+        "operating point (FDR, reduction at the target recall).",
+    )
+    p.add_argument("step", choices=("candidates", "evaluate", "seeds"))
+    p.add_argument("--config", default="config/config.yaml", help="workflow config YAML")
+    p.add_argument("--candidates", default="results/detection", help="candidates folder")
+    p.add_argument("--ephemerides", nargs="*", default=[], help="ephemeris shards (candidates)")
+    p.add_argument("--out", default="results/eval", help="metrics folder (evaluate)")
+    p.add_argument("--seeds", type=int, default=5, help="trainings (seeds)")
+    p.add_argument(
+        "--out-csv", default="results/detection/cnn_seed_spread.csv", help="table (seeds)"
+    )
+    p.add_argument("--threads", type=int, default=1, help="CPU threads")
+    p.set_defaults(func=_run_detection)
+
+
 # --- evaluation ------------------------------------------------------------------------
 
 
@@ -570,6 +631,7 @@ COMMANDS = (
     _add_dataset,
     _add_train,
     _add_baseline,
+    _add_detection,
     _add_evaluate,
     _add_figure,
 )

@@ -203,6 +203,20 @@ def eval_files(models, filename):
     return [f"results/eval/{model}/{filename}" for model in models]
 
 
+# --- scheduling ---------------------------------------------------------------------------
+# The longest chain of a run ends in real_catalog_summary (on the default: cutouts -> data
+# set -> impactor models -> ~5 min of precise forward checks on one core). Its jobs get this
+# priority so that side branches (the detection stage, the stamp classifiers, figures) fill
+# the other cores instead of delaying it (docs/benchmarks.md). Priority only orders jobs that
+# are ready to run; no output depends on it.
+LONGEST_CHAIN_PRIORITY = 10
+
+
+def evaluation_priority(wildcards):
+    """The impactor models' evaluations are on the longest chain, the stamp models' are not."""
+    return LONGEST_CHAIN_PRIORITY if MODELS[wildcards.model].task == "impactor" else 0
+
+
 # --- figures ------------------------------------------------------------------------------
 # Report sections, in the order of the workflow.
 REPORT_SECTIONS = {

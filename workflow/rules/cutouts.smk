@@ -12,6 +12,7 @@ rule cutout_targets:
         "results/cutouts/targets.parquet",
     log:
         "results/logs/cutout_targets/cutout_targets.log",
+    priority: LONGEST_CHAIN_PRIORITY
     conda:
         "../../envs/cutouts.yaml"
     threads: 1
@@ -38,6 +39,7 @@ rule cutouts:
         "results/logs/cutouts/{shard}.log",
     wildcard_constraints:
         shard=r"\d{4}",
+    priority: LONGEST_CHAIN_PRIORITY
     conda:
         "../../envs/cutouts.yaml"
     threads: config["survey"]["workers"]

@@ -23,9 +23,10 @@ rule assemble_dataset:
         DATASET_OUTPUTS,
     log:
         "results/logs/assemble_dataset/assemble_dataset.log",
+    # worker processes; the output bytes do not depend on their number
+    priority: LONGEST_CHAIN_PRIORITY
     conda:
         "../../envs/cutouts.yaml"
-    # worker processes; the output bytes do not depend on their number
     threads: 2
     resources:
         mem_mb=2000,

@@ -13,6 +13,7 @@ rule evaluate_model:
         "results/logs/evaluate_model/{model}.log",
     wildcard_constraints:
         model="|".join(EVAL_MODELS),
+    priority: evaluation_priority
     conda:
         "../../envs/ml.yaml"
     threads: 1

@@ -18,6 +18,7 @@ rule forward_simulated:
     wildcard_constraints:
         population="impactor|background",
         shard=r"\d{4}",
+    priority: LONGEST_CHAIN_PRIORITY
     conda:
         "../../envs/simulation.yaml"
     threads: 1
@@ -40,6 +41,7 @@ rule forward_catalog:
         "results/logs/forward_catalog/{shard}.log",
     wildcard_constraints:
         shard=r"\d{4}",
+    priority: LONGEST_CHAIN_PRIORITY
     conda:
         "../../envs/simulation.yaml"
     threads: 1
@@ -71,6 +73,7 @@ rule real_catalog_summary:
         ),
     log:
         "results/logs/real_catalog_summary/real_catalog_summary.log",
+    priority: LONGEST_CHAIN_PRIORITY
     conda:
         "../../envs/ml.yaml"
     threads: 1

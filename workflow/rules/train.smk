@@ -42,6 +42,7 @@ rule train_impactor:
         metrics="results/models/impactor_mlp/metrics.csv",
     log:
         "results/logs/train_impactor/train_impactor.log",
+    priority: LONGEST_CHAIN_PRIORITY
     conda:
         "../../envs/ml.yaml"
     threads: 1
@@ -66,6 +67,7 @@ rule train_series:
         metrics="results/models/impactor_series/metrics.csv",
     log:
         "results/logs/train_series/train_series.log",
+    priority: LONGEST_CHAIN_PRIORITY
     conda:
         "../../envs/ml.yaml"
     threads: 1
@@ -106,6 +108,7 @@ rule baseline_impactor:
         "results/models/impactor_rf/model.joblib",
     log:
         "results/logs/baseline_impactor/baseline_impactor.log",
+    priority: LONGEST_CHAIN_PRIORITY
     conda:
         "../../envs/ml.yaml"
     threads: 1

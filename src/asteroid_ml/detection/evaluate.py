@@ -42,6 +42,20 @@ def completeness_limits(mags: np.ndarray, found: np.ndarray) -> dict[str, float]
     return {"m50_mag": m50, "m90_mag": m50 - w * math.log(9.0), "width_mag": w}
 
 
+#: Real fractions of a candidate stream at which the reduction factor is also reported.
+STREAM_REAL_FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2)
+
+
+def reduction_at_real_fraction(
+    recall: float, false_positive_rate: float, real_fraction: float
+) -> float:
+    """Candidate reduction factor of a classifier on a stream with ``real_fraction`` real
+    candidates: 1 / (pi * recall + (1 - pi) * FPR). Recall and FPR are properties of the
+    classifier; the stream's mix is not (a survey's depends on its sky and pipeline)."""
+    kept = real_fraction * recall + (1.0 - real_fraction) * false_positive_rate
+    return 1.0 / kept if kept > 0 else float("inf")
+
+
 def stamp_metrics(
     candidates: pd.DataFrame, scores: np.ndarray, target_recall: float
 ) -> dict[str, Any]:
@@ -76,6 +90,11 @@ def stamp_metrics(
         "bogus_rejection_at_target_recall": int((labels[test] == 0).sum()) / point["fp"]
         if point["fp"] else float("inf"),
     })  # fmt: skip
+    fpr = point["fp"] / max(int((labels[test] == 0).sum()), 1)
+    out["reduction_at_real_fraction"] = {
+        str(pi): reduction_at_real_fraction(point["recall"], fpr, pi)
+        for pi in STREAM_REAL_FRACTIONS
+    }
     return out
 
 
@@ -155,6 +174,8 @@ def sequence_metrics(
     passed = int((test["score"] >= threshold).sum())
     lo, hi = wilson_interval(missed, n_movers)
     labels = test["real"].to_numpy()
+    n_bogus = int((labels == 0).sum())
+    bogus_passed = int(((labels == 0) & (test["score"].to_numpy() >= threshold)).sum())
     out = binary_metrics(labels, test["score"].to_numpy(), target_recall) if len(test) else {}
     out.update({
         "threshold_from": "val fields", "threshold_at_target_recall": threshold,
@@ -166,6 +187,10 @@ def sequence_metrics(
         if passed else 0.0,
         "candidate_reduction_at_target_recall": len(test) / passed if passed else float("inf"),
         "sequences_screened_fewer_fraction": 1 - passed / len(test) if len(test) else float("nan"),
+        # the stream-independent part: of the bogus sequences, how many the stage removes
+        "bogus_sequences": n_bogus, "bogus_sequences_rejected_fraction":
+        1 - bogus_passed / n_bogus if n_bogus else float("nan"),
+        "bogus_sequences_rejected_ci95": list(wilson_interval(n_bogus - bogus_passed, n_bogus)),
         # capped at the bogus fraction of the sequences: real ones must all be screened
         "max_screened_fewer_fraction": 1 - labels.sum() / len(test) if len(test) else float("nan"),
         "link_settings": vars(settings),

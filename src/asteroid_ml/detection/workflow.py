@@ -4,6 +4,8 @@
 (their triplets) and ``movers.parquet`` (one row per injected mover); ``evaluate_detection``
 writes ``results/eval/{model}/metrics.json`` of the three detection models (the evaluation
 stage's ``summary.csv`` puts them beside every other model) and ``scores.parquet``.
+``cnn_seed_spread`` (not a workflow rule: ``asteroid-ml detection seeds``) retrains the CNN
+with other seeds on the same candidates, to give its operating point's training variance.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from asteroid_ml.detection.campaign import CampaignSettings, run_campaign
+from asteroid_ml.detection.candidates import stamps_for_storage
 from asteroid_ml.detection.epochs import ArtefactRates
 from asteroid_ml.detection.evaluate import mover_completeness, sequence_metrics, stamp_metrics
 from asteroid_ml.detection.sequences import LinkSettings
@@ -72,6 +75,7 @@ def make_candidates(
     population = population.reset_index(drop=True)
     settings = CampaignSettings(
         field_px=d["field_px"], realisations=d["realisations"],
+        eval_realisations=d["eval_realisations"],
         movers_per_field=d["movers_per_field"], mag_below_limit=d["mag_below_limit"],
         mag_above_limit=d["mag_above_limit"],
     )  # fmt: skip
@@ -83,13 +87,22 @@ def make_candidates(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_output(out / "stamps.npy") as tmp:
-        np.save(tmp, stamps, allow_pickle=False)
+        np.save(tmp, stamps_for_storage(stamps), allow_pickle=False)
     with atomic_output(out / "movers.parquet") as tmp:
         movers.to_parquet(tmp, index=False)
     with atomic_output(out / "candidates.parquet") as tmp:
         candidates.assign(
             pixel_scale_arcsec=scale, limit_mag=model.limiting_magnitude()
         ).to_parquet(tmp, index=False)
+
+
+def _load_candidates(in_dir: str | Path) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    src = Path(in_dir)
+    return (
+        pd.read_parquet(src / "candidates.parquet"),
+        np.load(src / "stamps.npy").astype(np.float32),
+        pd.read_parquet(src / "movers.parquet"),
+    )
 
 
 def evaluate_detection(
@@ -107,10 +120,7 @@ def evaluate_detection(
     )
 
     d = config["detection"]
-    src = Path(in_dir)
-    candidates = pd.read_parquet(src / "candidates.parquet")
-    stamps = np.load(src / "stamps.npy")
-    movers = pd.read_parquet(src / "movers.parquet")
+    candidates, stamps, movers = _load_candidates(in_dir)
     seed = int(config["seed"])
     forest = train_feature_forest(candidates, seed, threads)
     scores = {"detector_rf": score_features(forest, candidates)}
@@ -148,3 +158,40 @@ def evaluate_detection(
             tmp, index=False
         )
     return metrics
+
+
+#: The stamp metrics that :func:`cnn_seed_spread` reports per training.
+SEED_SPREAD_COLUMNS = (
+    "roc_auc", "pr_auc", "threshold_at_target_recall", "recall_at_threshold",
+    "fdr_at_target_recall", "candidate_reduction_at_target_recall",
+    "bogus_rejection_at_target_recall",
+)  # fmt: skip
+
+
+def cnn_seed_spread(
+    config: Mapping[str, Any], in_dir: str | Path, n_seeds: int, out_csv: str | Path,
+    work: str | Path,
+) -> pd.DataFrame:  # fmt: skip
+    """Train the triplet CNN ``n_seeds`` times on the same candidates (seeds ``seed``,
+    ``seed + 1``, ...; the first is the workflow's own training) and write one row of
+    :data:`SEED_SPREAD_COLUMNS` per training, operating points from the val fields as in
+    :func:`evaluate_detection`. The spread is the training variance of every number there."""
+    from asteroid_ml.detection.models import score_triplets, train_triplet_cnn
+
+    d = config["detection"]
+    candidates, stamps, _ = _load_candidates(in_dir)
+    rows = []
+    for k in range(n_seeds):
+        seed = int(config["seed"]) + k
+        cnn = train_triplet_cnn(
+            stamps, candidates["real"].to_numpy(), candidates["split"].to_numpy(), Path(work),
+            seed, max_epochs=d["cnn_max_epochs"], patience=d["cnn_patience"], width=d["cnn_width"],
+        )  # fmt: skip
+        m = stamp_metrics(candidates, score_triplets(cnn, stamps), d["target_recall"])
+        rows.append({"seed": seed, **{c: m[c] for c in SEED_SPREAD_COLUMNS}})
+        log.info("detector_cnn seed %d: FDR %.3f, reduction %.2f, PR-AUC %.4f", seed,
+                 m["fdr_at_target_recall"], m["candidate_reduction_at_target_recall"], m["pr_auc"])  # fmt: skip
+    table = pd.DataFrame(rows)
+    with atomic_output(out_csv) as tmp:
+        table.to_csv(tmp, index=False)
+    return table
