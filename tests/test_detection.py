@@ -214,6 +214,8 @@ def test_a_campaign_is_reproducible_bit_for_bit():
     # are unchanged by it
     more = CampaignSettings(field_px=128, realisations=2, eval_realisations=3, edge_margin_px=8)
     candidates, _, movers = run_campaign(references, population, MODEL, more, ArtefactRates(), 5)
+    # two objects, six field realisations: objects repeat, mover ids do not
+    assert movers["mover_id"].is_unique and movers["object_id"].nunique() == 2
     per_split = movers.groupby("split")["realisation"].nunique().to_dict()
     assert per_split == {"train": 2, "val": 3, "test": 3}
     train = runs[0][0]["split"] == "train"
@@ -237,3 +239,27 @@ def test_stamps_are_stored_in_half_precision_within_the_noise():
     back = stored.astype(np.float32)
     ok = np.abs(stamps) < 6e4
     assert np.all(np.abs(back[ok] - stamps[ok]) <= 5e-4 * np.abs(stamps[ok]) + 1e-7)
+
+
+def test_triplet_scores_do_not_depend_on_orientation():
+    """The CNN's score is the mean over the 8 dihedral transforms of a triplet, so turning or
+    flipping every stamp leaves it unchanged; training turns each triplet on its own."""
+    import torch
+
+    from asteroid_ml.detection.models import _DihedralCollate, score_triplets
+    from asteroid_ml.models.datamodules import dihedral
+    from asteroid_ml.models.detector import DetectorCNN
+
+    torch.manual_seed(0)
+    model = DetectorCNN(depth=5, width=4, hidden=8, channels=3, image_size=32).eval()
+    stamps = np.random.default_rng(1).normal(size=(6, 3, 32, 32)).astype(np.float32)
+    scores = score_triplets(model, stamps)
+    for k in (1, 5):
+        turned = np.ascontiguousarray(dihedral(stamps, k))
+        assert np.allclose(score_triplets(model, turned), scores, atol=1e-6)
+    batch = [(torch.from_numpy(s), torch.tensor(1.0)) for s in np.repeat(stamps[:1], 32, axis=0)]
+    x, y = _DihedralCollate(np.random.default_rng(2))(batch)
+    assert x.shape == (32, 3, 32, 32) and y.shape == (32,)
+    # one triplet, 32 copies: each copy gets its own transform, so several differ
+    distinct = {tuple(np.round(img[0, :2, :2].numpy().ravel(), 4)) for img in x}
+    assert len(distinct) >= 4

@@ -66,10 +66,12 @@ def field_splits(n_fields: int, fractions: tuple[float, float, float], seed: int
 
 def draw_movers(
     rng: np.random.Generator, population: pd.DataFrame, model: SurveyModel,
-    settings: CampaignSettings, field: int,
+    settings: CampaignSettings, field: int, realisation: int,
 ) -> tuple[list[Mover], list[dict]]:  # fmt: skip
     """Movers for one field realisation: rate and position angle of a random population
-    object, a magnitude around the limit; placed so that the whole track stays inside.
+    object, a magnitude around the limit; placed so that the whole track stays inside. A
+    mover's id names its object, field, realisation and slot (one object may be drawn in
+    several realisations: the id must still be unique).
 
     Objects whose track over the epochs is longer than the field cannot be placed; they are
     redrawn (up to 50 times), and the fraction of the population this excludes is
@@ -95,7 +97,7 @@ def draw_movers(
         x0 = margin + rng.uniform(0, room - abs(dx)) + max(-dx, 0)
         y0 = margin + rng.uniform(0, room - abs(dy)) + max(-dy, 0)
         mag = float(rng.uniform(m_lim - settings.mag_below_limit, m_lim + settings.mag_above_limit))
-        mover = Mover(f"{obj.object_id}@f{field}m{k}", x0, y0, vx, vy, mag)
+        mover = Mover(f"{obj.object_id}@f{field}r{realisation}m{k}", x0, y0, vx, vy, mag)
         movers.append(mover)
         rows.append(dict(
             mover_id=mover.object_id, object_id=obj.object_id, population=obj.population,
@@ -146,7 +148,7 @@ def run_campaign(
     for f, reference in enumerate(references):
         for r in range(settings.realisations_of(splits[f])):
             rng = rng_for(seed, "detection_field", f, r)
-            movers, rows = draw_movers(rng, population, model, settings, f)
+            movers, rows = draw_movers(rng, population, model, settings, f, r)
             table, st = run_field(reference, model, movers, rates, rng)
             table = table.assign(field=f, realisation=r, split=splits[f])
             found = table[table["real"] == 1].groupby("mover_id")["epoch"].nunique()
