@@ -204,12 +204,16 @@ def eval_files(models, filename):
 
 
 # --- scheduling ---------------------------------------------------------------------------
-# The longest chain of a run ends in real_catalog_summary (on the default: cutouts -> data
-# set -> impactor models -> ~5 min of precise forward checks on one core). Its jobs get this
-# priority so that side branches (the detection stage, the stamp classifiers, figures) fill
-# the other cores instead of delaying it (docs/benchmarks.md). Priority only orders jobs that
-# are ready to run; no output depends on it.
+# The longest chain of a run ends in real_catalog_summary (on the default: simulation ->
+# cutouts -> data set -> impactor models -> ~5 min of precise forward checks on one core).
+# Its jobs get LONGEST_CHAIN_PRIORITY; the forward runs of the real catalog, needed only by its
+# last job, come after them but before side branches (the detection stage, the stamp
+# classifiers, figures), which fill the other cores meanwhile (docs/benchmarks.md). Priority
+# only orders jobs that are ready to run; no output depends on it. The scheduler does not hold
+# cores back for a job that needs more than are free, so the default's short jobs on the chain
+# use one core (survey.workers: 1 in config/config.yaml).
 LONGEST_CHAIN_PRIORITY = 10
+CATALOG_RUN_PRIORITY = 5
 
 
 def evaluation_priority(wildcards):

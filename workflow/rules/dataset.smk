@@ -23,11 +23,11 @@ rule assemble_dataset:
         DATASET_OUTPUTS,
     log:
         "results/logs/assemble_dataset/assemble_dataset.log",
-    # worker processes; the output bytes do not depend on their number
     priority: LONGEST_CHAIN_PRIORITY
     conda:
         "../../envs/cutouts.yaml"
-    threads: 2
+    # worker processes, as many as a cutout job's; the output bytes do not depend on them
+    threads: config["survey"]["workers"]
     resources:
         mem_mb=2000,
         runtime=30,

@@ -37,7 +37,8 @@ rule evaluate_detection:
         "results/logs/detection/evaluate.log",
     conda:
         "../../envs/detection.yaml"
-    threads: 2
+    # one core: it then runs beside real_catalog_summary, the longest job of the default run
+    threads: 1
     resources:
         mem_mb=3000,
         runtime=30,

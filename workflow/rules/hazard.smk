@@ -41,7 +41,7 @@ rule forward_catalog:
         "results/logs/forward_catalog/{shard}.log",
     wildcard_constraints:
         shard=r"\d{4}",
-    priority: LONGEST_CHAIN_PRIORITY
+    priority: CATALOG_RUN_PRIORITY
     conda:
         "../../envs/simulation.yaml"
     threads: 1

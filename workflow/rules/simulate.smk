@@ -12,6 +12,7 @@ rule simulate:
     wildcard_constraints:
         population="impactor|background",
         shard=r"\d{4}",
+    priority: LONGEST_CHAIN_PRIORITY
     conda:
         "../../envs/simulation.yaml"
     threads: 1
@@ -34,6 +35,7 @@ rule ephemerides:
     wildcard_constraints:
         population="impactor|background",
         shard=r"\d{4}",
+    priority: LONGEST_CHAIN_PRIORITY
     conda:
         "../../envs/simulation.yaml"
     threads: 1
