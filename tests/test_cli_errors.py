@@ -70,6 +70,8 @@ CASES = [
      "truncated.parquet: simulation shard is not a readable Parquet file"),
     ("detection without ephemerides", ["detection", "candidates", "--candidates", "{out}"],
      "--ephemerides: give the ephemeris shards (results/ephemerides/)"),
+    ("detection seed spread of no training", ["detection", "seeds", "--seeds", "0", "--candidates",
+     "{dir}", "--out-csv", "{out}/spread.csv"], "--seeds: need at least 1 training, got 0"),
     ("detection evaluate without candidates", ["detection", "evaluate", "--candidates", "{dir}",
      "--out", "{out}"], "candidates.parquet"),
 ]  # fmt: skip

@@ -465,6 +465,12 @@ def _run_detection(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     candidates = Path(args.candidates)
+    if args.step == "seeds" and args.seeds < 1:
+        raise ValueError(f"--seeds: need at least 1 training, got {args.seeds}")
+    if args.step != "candidates":
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
     if args.step == "candidates":
         if not args.ephemerides:
             raise ValueError("--ephemerides: give the ephemeris shards (results/ephemerides/)")
@@ -482,9 +488,7 @@ def _run_detection(args: argparse.Namespace) -> int:
         )
     else:
         import numpy as np
-        import torch
 
-        torch.set_num_threads(max(1, args.threads))
         table = detection.cnn_seed_spread(
             config, candidates, args.seeds, args.out_csv, candidates / "work"
         )
