@@ -90,9 +90,8 @@ def stamp_metrics(
         "bogus_rejection_at_target_recall": int((labels[test] == 0).sum()) / point["fp"]
         if point["fp"] else float("inf"),
     })  # fmt: skip
-    fpr = point["fp"] / max(int((labels[test] == 0).sum()), 1)
     out["reduction_at_real_fraction"] = {
-        str(pi): reduction_at_real_fraction(point["recall"], fpr, pi)
+        str(pi): reduction_at_real_fraction(point["recall"], point["false_positive_rate"], pi)
         for pi in STREAM_REAL_FRACTIONS
     }
     return out
@@ -171,11 +170,12 @@ def sequence_metrics(
     best_test = test[test["real"] == 1].groupby("mover_id")["score"].max()
     missed = int((best_test < threshold).sum())
     n_movers = len(best_test)
-    passed = int((test["score"] >= threshold).sum())
+    kept = test["score"].to_numpy() >= threshold
+    passed = int(kept.sum())
     lo, hi = wilson_interval(missed, n_movers)
     labels = test["real"].to_numpy()
     n_bogus = int((labels == 0).sum())
-    bogus_passed = int(((labels == 0) & (test["score"].to_numpy() >= threshold)).sum())
+    bogus_passed = int((kept & (labels == 0)).sum())
     out = binary_metrics(labels, test["score"].to_numpy(), target_recall) if len(test) else {}
     out.update({
         "threshold_from": "val fields", "threshold_at_target_recall": threshold,
@@ -183,7 +183,7 @@ def sequence_metrics(
         "movers_missed_fraction": missed / n_movers if n_movers else float("nan"),
         "movers_missed_ci95": [lo, hi],
         "sequences": int(len(test)), "sequences_passed": passed,
-        "fdr_at_target_recall": float(np.mean(labels[test["score"].to_numpy() >= threshold] == 0))
+        "fdr_at_target_recall": float(np.mean(labels[kept] == 0))
         if passed else 0.0,
         "candidate_reduction_at_target_recall": len(test) / passed if passed else float("inf"),
         "sequences_screened_fewer_fraction": 1 - passed / len(test) if len(test) else float("nan"),

@@ -105,6 +105,18 @@ def _load_candidates(in_dir: str | Path) -> tuple[pd.DataFrame, np.ndarray, pd.D
     )
 
 
+def _train_cnn(
+    d: Mapping[str, Any], candidates: pd.DataFrame, stamps: np.ndarray, work: Path, seed: int
+):
+    """The triplet CNN with the ``detection`` config's settings (train fields, val stopping)."""
+    from asteroid_ml.detection.models import train_triplet_cnn
+
+    return train_triplet_cnn(
+        stamps, candidates["real"].to_numpy(), candidates["split"].to_numpy(), work, seed,
+        max_epochs=d["cnn_max_epochs"], patience=d["cnn_patience"], width=d["cnn_width"],
+    )  # fmt: skip
+
+
 def evaluate_detection(
     config: Mapping[str, Any], in_dir: str | Path, metrics_paths: Mapping[str, str | Path],
     scores_path: str | Path, threads: int = 1,
@@ -116,7 +128,6 @@ def evaluate_detection(
         score_features,
         score_triplets,
         train_feature_forest,
-        train_triplet_cnn,
     )
 
     d = config["detection"]
@@ -124,11 +135,7 @@ def evaluate_detection(
     seed = int(config["seed"])
     forest = train_feature_forest(candidates, seed, threads)
     scores = {"detector_rf": score_features(forest, candidates)}
-    cnn = train_triplet_cnn(
-        stamps, candidates["real"].to_numpy(), candidates["split"].to_numpy(),
-        Path(scores_path).parent / "work", seed,
-        max_epochs=d["cnn_max_epochs"], patience=d["cnn_patience"], width=d["cnn_width"],
-    )  # fmt: skip
+    cnn = _train_cnn(d, candidates, stamps, Path(scores_path).parent / "work", seed)
     scores["detector_cnn"] = score_triplets(cnn, stamps)
     link = LinkSettings(d["min_detections"], d["link_tolerance_px"], d["min_motion_px"])
     survey = {
@@ -176,17 +183,14 @@ def cnn_seed_spread(
     ``seed + 1``, ...; the first is the workflow's own training) and write one row of
     :data:`SEED_SPREAD_COLUMNS` per training, operating points from the val fields as in
     :func:`evaluate_detection`. The spread is the training variance of every number there."""
-    from asteroid_ml.detection.models import score_triplets, train_triplet_cnn
+    from asteroid_ml.detection.models import score_triplets
 
     d = config["detection"]
     candidates, stamps, _ = _load_candidates(in_dir)
     rows = []
     for k in range(n_seeds):
         seed = int(config["seed"]) + k
-        cnn = train_triplet_cnn(
-            stamps, candidates["real"].to_numpy(), candidates["split"].to_numpy(), Path(work),
-            seed, max_epochs=d["cnn_max_epochs"], patience=d["cnn_patience"], width=d["cnn_width"],
-        )  # fmt: skip
+        cnn = _train_cnn(d, candidates, stamps, Path(work), seed)
         m = stamp_metrics(candidates, score_triplets(cnn, stamps), d["target_recall"])
         rows.append({"seed": seed, **{c: m[c] for c in SEED_SPREAD_COLUMNS}})
         log.info("detector_cnn seed %d: FDR %.3f, reduction %.2f, PR-AUC %.4f", seed,
