@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from asteroid_ml.dataset.injection import PSF, render_trail
-from asteroid_ml.detection.candidates import detect, label
+from asteroid_ml.detection.candidates import detect, filtered_noise_ratio, gaussian_kernel, label
 from asteroid_ml.detection.difference import difference_image, sources
 from asteroid_ml.detection.epochs import ArtefactRates, Mover, simulate_epochs
 from asteroid_ml.detection.evaluate import completeness_limits, stamp_metrics
@@ -39,6 +39,27 @@ def test_limiting_magnitude_formula():
     expected = 31.2 - 2.5 * np.log10(5 * 500.0 * np.sqrt(4 * np.pi) * s)
     assert MODEL.limiting_magnitude() == pytest.approx(expected, abs=1e-9)
     assert MODEL.limiting_magnitude(snr=10) == pytest.approx(expected - 2.5 * np.log10(2))
+
+
+def test_the_threshold_is_on_the_measured_noise_of_the_filtered_image():
+    """White noise: the filtered noise is what independent pixels give (ratio 1). Noise
+    correlated by a known Gaussian g: the ratio is sqrt(sum (g*k)^2) / (sigma_pixel
+    sqrt(sum k^2)), computed from the kernels alone (4.51 for these widths)."""
+    from scipy import ndimage, signal
+
+    rng = np.random.default_rng(5)
+    kernel = gaussian_kernel(2.4)
+    # 1024 px: ~14,000 independent PSF areas, so the measured noise is good to ~1 %
+    white = rng.normal(0.0, 1.0, (1024, 1024))
+    assert filtered_noise_ratio(white, 1.0, kernel) == pytest.approx(1.0, abs=0.03)
+    smoothing = gaussian_kernel(1.5)
+    correlated = ndimage.convolve(white, smoothing, mode="wrap")
+    pixel_sigma = float(np.sqrt(np.sum(smoothing**2)))
+    both = signal.convolve2d(smoothing, kernel)
+    expected = np.sqrt(np.sum(both**2)) / (pixel_sigma * np.sqrt(np.sum(kernel**2)))
+    assert expected == pytest.approx(4.51, abs=0.01)
+    ratio = filtered_noise_ratio(correlated, pixel_sigma, kernel)
+    assert ratio == pytest.approx(expected, rel=0.03)
 
 
 def test_a_fake_brighter_than_the_limit_is_found_at_its_true_position():
@@ -128,9 +149,10 @@ def test_stamp_metrics_equal_hand_computed_values():
     # passed on test: reals 0.95, 0.61 (0.5 missed); bogus 0.9 (noise), 0.7 (cosmic ray)
     assert metrics["recall_at_threshold"] == pytest.approx(2 / 3)
     assert metrics["fdr_at_target_recall"] == pytest.approx(2 / 4)
-    assert metrics["candidate_reduction_at_target_recall"] == pytest.approx(8 / 4)
-    assert metrics["max_reduction"] == pytest.approx(8 / 3)
-    assert metrics["bogus_rejection_at_target_recall"] == pytest.approx(5 / 2)
+    # the survey's own stream (the 5 bogus) in over out; with the 3 fakes: 8 in, 4 out
+    assert metrics["candidate_reduction_at_target_recall"] == pytest.approx(5 / 2)
+    assert metrics["candidate_reduction_with_fakes"] == pytest.approx(8 / 4)
+    assert metrics["max_reduction_with_fakes"] == pytest.approx(8 / 3)
     # on a stream with 5 % reals: 1 / (0.05 * 2/3 + 0.95 * 2/5)
     assert metrics["reduction_at_real_fraction"]["0.05"] == pytest.approx(
         1 / (0.05 * 2 / 3 + 0.95 * 0.4)
@@ -147,7 +169,7 @@ def test_stamp_metrics_equal_hand_computed_values():
 
 def test_sequence_metrics_equal_hand_computed_values():
     """Two val movers set the threshold (0.6: keep both); on test a mover at 0.8 is kept, one
-    at 0.5 missed, a bogus line at 0.7 passes and one at 0.2 does not."""
+    at 0.5 missed, a bogus line at 0.7 passes and two (0.2, 0.1) do not."""
     from asteroid_ml.detection.evaluate import sequence_metrics
 
     rows = []
@@ -164,17 +186,20 @@ def test_sequence_metrics_equal_hand_computed_values():
     track("test", 1, "", 100.0, (0, 1, 2), 0.7)  # bogus detections that line up
     track("test", 1, "", 140.0, (0, 2, 3), 0.2)
     track("test", 1, "", 180.0, range(4), 0.9, step=0.0)  # a stationary source: no sequence
+    track("test", 1, "", 220.0, (1, 2, 3), 0.1, step=-4.0)
     table = pd.DataFrame(rows)
     table.insert(0, "candidate_id", np.arange(len(table)))
     m = sequence_metrics(table, table.pop("score").to_numpy(), 0.996)
     assert m["threshold_at_target_recall"] == pytest.approx(0.6)
     assert (m["findable_movers"], m["movers_missed"]) == (2, 1)
-    assert (m["sequences"], m["sequences_passed"]) == (4, 2)
+    assert (m["sequences"], m["sequences_passed"], m["bogus_sequences"]) == (5, 2, 3)
     assert m["fdr_at_target_recall"] == pytest.approx(0.5)
-    assert m["candidate_reduction_at_target_recall"] == pytest.approx(2.0)
-    assert m["sequences_screened_fewer_fraction"] == pytest.approx(0.5)
-    assert m["max_screened_fewer_fraction"] == pytest.approx(0.5)
-    assert (m["bogus_sequences"], m["bogus_sequences_rejected_fraction"]) == (2, 0.5)
+    # the survey's own sequences (3 bogus) in over out (1); with the fakes' 2: 5 in, 2 out
+    assert m["candidate_reduction_at_target_recall"] == pytest.approx(3.0)
+    assert m["sequences_screened_fewer_fraction"] == pytest.approx(2 / 3)
+    assert m["candidate_reduction_with_fakes"] == pytest.approx(2.5)
+    assert m["sequences_screened_fewer_with_fakes"] == pytest.approx(0.6)
+    assert m["max_screened_fewer_with_fakes"] == pytest.approx(0.6)
 
 
 def test_the_shipped_1_arcsec_survey_reads_at_its_native_scale(repo):

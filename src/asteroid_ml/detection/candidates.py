@@ -14,10 +14,11 @@ import math
 import numpy as np
 import pandas as pd
 import sep
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from asteroid_ml.constants import GAUSSIAN_FWHM_PER_SIGMA
-from asteroid_ml.detection.difference import Difference
+from asteroid_ml.detection.difference import Difference, robust_sigma
 from asteroid_ml.detection.epochs import MOVER
 from asteroid_ml.detection.survey_model import SurveyModel
 
@@ -47,23 +48,48 @@ def gaussian_kernel(sigma: float) -> np.ndarray:
     return kernel / kernel.sum()
 
 
+def filtered_noise_ratio(image: np.ndarray, sigma: float, kernel: np.ndarray) -> float:
+    """Measured noise of ``image`` filtered with ``kernel``, over what uncorrelated pixel noise
+    of ``sigma`` would give (``sigma * sqrt(sum kernel^2)``); 1 for white noise.
+
+    A difference image's noise is correlated on the PSF's scale: the PSF-matching
+    convolution, and what the matching leaves of the reference's own grain and structure
+    (elongated seeing, misregistration). A threshold computed from the per-pixel noise is
+    then lower than it says: on the default's fields the ratio is 1.03-1.6 (median 1.12),
+    and sep's "5 sigma" found ~1 noise peak per epoch where white noise of the same size
+    gives none in 400 epochs. LSST's
+    pipeline rescales its difference images' variance to the measured noise for the same
+    reason (meas_algorithms ScaleVarianceTask; Reiss & Lupton, DMTN-021).
+
+    ``kernel`` must be separable and square, as :func:`gaussian_kernel` is: it is applied as
+    two passes of its marginal profile (15x faster than the 2-D convolution, same result).
+    """
+    profile = kernel.sum(axis=0)
+    filtered = ndimage.convolve1d(image, profile, axis=0, mode="nearest")
+    filtered = ndimage.convolve1d(filtered, profile, axis=1, mode="nearest")
+    return robust_sigma(filtered) / (sigma * float(np.sqrt(np.sum(kernel * kernel))))
+
+
 def detect(diff: Difference, model: SurveyModel) -> pd.DataFrame:
     """sep on the difference image: sources above ``model.snr_threshold`` (matched-filter SNR).
 
     The filter is the epoch's PSF as measured by the registration; with a noise map and
-    ``filter_type="matched"`` sep thresholds the filtered image in units of its own noise,
-    so a point source of PSF-photometry SNR = threshold is found half of the time
-    (tests/test_detection.py). sep's ``clean`` step is off: it removes detections in the
-    wings of bright objects, and in a difference image the bright objects are star
-    residuals next to which a mover must still be found.
+    ``filter_type="matched"`` sep thresholds the filtered image in units of its noise, which
+    is the per-pixel noise scaled by :func:`filtered_noise_ratio` (the measured noise of the
+    filtered image), so a point source of PSF-photometry SNR = threshold is found half of the
+    time (tests/test_detection.py) and the threshold means what it says on correlated noise.
+    sep's ``clean`` step is off: it removes detections in the wings of bright objects, and in
+    a difference image the bright objects are star residuals next to which a mover must
+    still be found.
     """
     sigma_e = model.sigma_px * max(diff.registration.seeing_ratio, 1.0)
     data = np.ascontiguousarray(diff.difference)
+    kernel = gaussian_kernel(sigma_e)
     # sep applies the matched filter only with a noise *map* (a scalar err skips it).
-    noise = np.full(data.shape, diff.sigma)
+    noise = np.full(data.shape, diff.sigma * filtered_noise_ratio(data, diff.sigma, kernel))
     found = sep.extract(
         data, model.snr_threshold, err=noise, minarea=MIN_AREA_PX,
-        filter_kernel=gaussian_kernel(sigma_e), filter_type="matched", clean=False,
+        filter_kernel=kernel, filter_type="matched", clean=False,
     )  # fmt: skip
     table = pd.DataFrame(
         {k: found[k] for k in ("x", "y", "flux", "peak", "a", "b", "npix", "flag")}

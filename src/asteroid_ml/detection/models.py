@@ -11,7 +11,6 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
 from torch.utils.data import DataLoader, TensorDataset
 
 from asteroid_ml.detection.candidates import FEATURES
@@ -67,9 +66,13 @@ class _DihedralCollate:
 
 def train_triplet_cnn(
     stamps: np.ndarray, labels: np.ndarray, split: np.ndarray, work: Path, seed: int,
-    max_epochs: int = 20, patience: int = 6, width: int = 16, batch_size: int = 64,
+    max_epochs: int = 20, width: int = 16, batch_size: int = 64,
 ) -> DetectorCNN:  # fmt: skip
-    """The CNN on triplets, early-stopped on the val fields' loss; returns the last model."""
+    """The CNN on triplets, trained for the whole cosine schedule (the learning rate reaches 0
+    at ``max_epochs``); the val fields' loss is logged, and the val fields set the operating
+    point. No early stopping: stopped mid-schedule the weights are those of a high learning
+    rate, and the 99 %-recall operating point, set by the lowest-scoring reals, moved with
+    them (docs/decisions.md). Returns the model after the last epoch."""
     L.seed_everything(
         int(rng_for(seed, "triplet_cnn").integers(2**31)), workers=True, verbose=False
     )
@@ -80,7 +83,7 @@ def train_triplet_cnn(
     trainer = L.Trainer(
         max_epochs=max_epochs, accelerator="cpu", devices=1, deterministic=True, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        callbacks=[EarlyStopping("val_loss", patience=patience), ProgressLog("detector_cnn")],
+        callbacks=[ProgressLog("detector_cnn")],
         default_root_dir=work, num_sanity_val_steps=0,
     )  # fmt: skip
     trainer.fit(model, TripletDataModule(stamps, labels, split, batch_size, seed))

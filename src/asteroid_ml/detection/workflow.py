@@ -113,7 +113,7 @@ def _train_cnn(
 
     return train_triplet_cnn(
         stamps, candidates["real"].to_numpy(), candidates["split"].to_numpy(), work, seed,
-        max_epochs=d["cnn_max_epochs"], patience=d["cnn_patience"], width=d["cnn_width"],
+        max_epochs=d["cnn_max_epochs"], width=d["cnn_width"],
     )  # fmt: skip
 
 
@@ -171,7 +171,7 @@ def evaluate_detection(
 SEED_SPREAD_COLUMNS = (
     "roc_auc", "pr_auc", "threshold_at_target_recall", "recall_at_threshold",
     "fdr_at_target_recall", "candidate_reduction_at_target_recall",
-    "bogus_rejection_at_target_recall",
+    "candidate_reduction_with_fakes",
 )  # fmt: skip
 
 
