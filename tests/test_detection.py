@@ -169,7 +169,10 @@ def test_stamp_metrics_equal_hand_computed_values():
 
 def test_sequence_metrics_equal_hand_computed_values():
     """Two val movers set the threshold (0.6: keep both); on test a mover at 0.8 is kept, one
-    at 0.5 missed, a bogus line at 0.7 passes and two (0.2, 0.1) do not."""
+    at 0.5 missed, one whose detections do not line up is missed (not linked), a bogus line at
+    0.7 passes and two (0.2, 0.1) do not, and a mover seen twice plus a stray detection on its
+    path is a sequence of that mover (2 of 3), though not findable (2 epochs), and one that
+    moves 1.5 px in 4 epochs is too slow to be a mover (not findable, counted apart)."""
     from asteroid_ml.detection.evaluate import sequence_metrics
 
     rows = []
@@ -177,7 +180,8 @@ def test_sequence_metrics_equal_hand_computed_values():
     def track(split, field, mover, y, epochs, score, step=4.0):
         for e in epochs:
             rows.append(dict(split=split, field=field, realisation=0, epoch=e, t_min=10.0 * e,
-                             x_ref=20.0 + step * e, y_ref=y, mover_id=mover, score=score))  # fmt: skip
+                             x_ref=20.0 + step * e, y_ref=y, mover_id=mover, real=int(mover != ""),
+                             score=score))  # fmt: skip
 
     track("val", 0, "v1", 20.0, range(4), 0.9)
     track("val", 0, "v2", 80.0, range(3), 0.6)
@@ -187,19 +191,26 @@ def test_sequence_metrics_equal_hand_computed_values():
     track("test", 1, "", 140.0, (0, 2, 3), 0.2)
     track("test", 1, "", 180.0, range(4), 0.9, step=0.0)  # a stationary source: no sequence
     track("test", 1, "", 220.0, (1, 2, 3), 0.1, step=-4.0)
+    track("test", 1, "t3", 260.0, (0, 1), 0.9)
+    track("test", 1, "t3", 260.0, (2,), 0.9, step=10.0)  # 12 px off the line of the first two
+    track("test", 1, "t4", 300.0, (0, 1), 0.9)
+    track("test", 1, "", 300.0, (2,), 0.9)  # a stray detection on t4's path
+    track("test", 1, "t5", 340.0, range(4), 0.9, step=0.5)  # 1.5 px in 30 min: too slow
     table = pd.DataFrame(rows)
     table.insert(0, "candidate_id", np.arange(len(table)))
     m = sequence_metrics(table, table.pop("score").to_numpy(), 0.996)
     assert m["threshold_at_target_recall"] == pytest.approx(0.6)
-    assert (m["findable_movers"], m["movers_missed"]) == (2, 1)
-    assert (m["sequences"], m["sequences_passed"], m["bogus_sequences"]) == (5, 2, 3)
-    assert m["fdr_at_target_recall"] == pytest.approx(0.5)
-    # the survey's own sequences (3 bogus) in over out (1); with the fakes' 2: 5 in, 2 out
+    # findable on test: t1, t2, t3 (>= 3 epochs); t2 below the threshold, t3 not linked
+    assert (m["findable_movers"], m["movers_missed"]) == (3, 2)
+    assert (m["movers_not_linked"], m["movers_below_threshold"], m["movers_too_slow"]) == (1, 1, 1)
+    assert (m["sequences"], m["sequences_passed"], m["bogus_sequences"]) == (6, 3, 3)
+    assert m["fdr_at_target_recall"] == pytest.approx(1 / 3)
+    # the survey's own sequences (3 bogus) in over out (1); with the fakes' 3: 6 in, 3 out
     assert m["candidate_reduction_at_target_recall"] == pytest.approx(3.0)
     assert m["sequences_screened_fewer_fraction"] == pytest.approx(2 / 3)
-    assert m["candidate_reduction_with_fakes"] == pytest.approx(2.5)
-    assert m["sequences_screened_fewer_with_fakes"] == pytest.approx(0.6)
-    assert m["max_screened_fewer_with_fakes"] == pytest.approx(0.6)
+    assert m["candidate_reduction_with_fakes"] == pytest.approx(2.0)
+    assert m["sequences_screened_fewer_with_fakes"] == pytest.approx(0.5)
+    assert m["max_screened_fewer_with_fakes"] == pytest.approx(0.5)
 
 
 def test_the_shipped_1_arcsec_survey_reads_at_its_native_scale(repo):

@@ -147,14 +147,31 @@ def mover_completeness(
     }
 
 
+def findable_movers(candidates: pd.DataFrame, settings: LinkSettings) -> tuple[pd.Index, int]:
+    """Movers that the detection step found in at least ``settings.min_detections`` epochs
+    and that moved by at least ``settings.min_motion_px`` between their first and last
+    detection (``candidates``: one split's rows): the ones a sequence stage could report.
+    Returns (their ids, how many were detected often enough but moved less: a source that
+    stays put is not a mover to the linker, as to a survey in one night)."""
+    real = candidates[candidates["real"] == 1].sort_values("epoch")
+    grouped = real.groupby("mover_id")
+    first, last = grouped[["x_ref", "y_ref"]].first(), grouped[["x_ref", "y_ref"]].last()
+    moved = np.hypot(last["x_ref"] - first["x_ref"], last["y_ref"] - first["y_ref"])
+    often = grouped["epoch"].nunique() >= settings.min_detections
+    findable = often & (moved >= settings.min_motion_px)
+    ids = pd.Index(sorted(findable.index[findable]), name="mover_id")
+    return ids, int((often & ~findable).sum())
+
+
 def sequence_metrics(
     candidates: pd.DataFrame, scores: np.ndarray, target_recall: float,
     settings: LinkSettings | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Link every val and test field realisation; score sequences by their detections' mean
     score; threshold on val for ``target_recall`` of the findable movers (a mover is kept
-    when its best sequence passes); on test: movers missed and how many fewer sequences
-    there are to screen (of :data:`REDUCTION_STREAM`, and with the fakes counted)."""
+    when its best sequence passes); on test: the findable movers missed (not linked, or
+    linked below the threshold) and how many fewer sequences there are to screen (of
+    :data:`REDUCTION_STREAM`, and with the fakes counted)."""
     settings = settings or LinkSettings()
     table = candidates.assign(score=scores, index=candidates["candidate_id"])
     by_id = table.set_index("candidate_id")
@@ -174,13 +191,22 @@ def sequence_metrics(
                 columns=["members", "n", "rms_px", "vx", "vy", "score", "real", "mover_id"]
             )
         )
-    best_val = result["val"][result["val"]["real"] == 1].groupby("mover_id")["score"].max()
+    # A findable mover's score is its best sequence's; one that no sequence is of (its
+    # detections did not link) is missed whatever the threshold. The threshold is set on the
+    # val movers it can keep (those with a sequence).
+    best, too_slow = {}, {}
+    for split in ("val", "test"):
+        seqs = result[split]
+        linked = seqs[seqs["real"] == 1].groupby("mover_id")["score"].max()
+        findable, too_slow[split] = findable_movers(table[table["split"] == split], settings)
+        best[split] = linked.reindex(findable)
+    best_val = best["val"].dropna()
     threshold = threshold_at_recall(np.ones(len(best_val), int), best_val.to_numpy(), target_recall) \
         if len(best_val) else float("nan")  # fmt: skip
     test = result["test"]
-    best_test = test[test["real"] == 1].groupby("mover_id")["score"].max()
-    missed = int((best_test < threshold).sum())
-    n_movers = len(best_test)
+    not_linked = int(best["test"].isna().sum())
+    below = int((best["test"] < threshold).sum())
+    missed, n_movers = not_linked + below, len(best["test"])
     kept = test["score"].to_numpy() >= threshold
     passed = int(kept.sum())
     lo, hi = wilson_interval(missed, n_movers)
@@ -191,6 +217,8 @@ def sequence_metrics(
     out.update({
         "threshold_from": "val fields", "threshold_at_target_recall": threshold,
         "findable_movers": n_movers, "movers_missed": missed,
+        "movers_not_linked": not_linked, "movers_below_threshold": below,
+        "movers_too_slow": too_slow["test"],
         "movers_missed_fraction": missed / n_movers if n_movers else float("nan"),
         "movers_missed_ci95": [lo, hi],
         "sequences": int(len(test)), "sequences_passed": passed,

@@ -96,11 +96,15 @@ def score_sequences(sequences: pd.DataFrame, detection_scores: pd.Series) -> np.
 
 
 def label_sequences(sequences: pd.DataFrame, object_ids: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """A sequence is real when all its detections are of one injected mover."""
+    """A sequence is a mover's (real) when more than half of its detections are that
+    injected mover's: a screener sees the mover, and one stray detection on its path (a
+    star residual where the mover was not detected) does not hide it. ``object_ids`` maps a
+    detection's id to its mover ("" for bogus)."""
     labels, objects = [], []
     for members in sequences["members"]:
-        ids = set(object_ids.loc[list(members)])
-        real = len(ids) == 1 and "" not in ids
+        counts = pd.Series(object_ids.loc[list(members)]).value_counts()
+        counts = counts[counts.index != ""]
+        real = len(counts) > 0 and 2 * int(counts.iloc[0]) > len(members)
         labels.append(int(real))
-        objects.append(next(iter(ids)) if real else "")
+        objects.append(str(counts.index[0]) if real else "")
     return np.array(labels, np.int64), objects
