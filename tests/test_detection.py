@@ -153,6 +153,8 @@ def test_stamp_metrics_equal_hand_computed_values():
     assert metrics["candidate_reduction_at_target_recall"] == pytest.approx(5 / 2)
     assert metrics["candidate_reduction_with_fakes"] == pytest.approx(8 / 4)
     assert metrics["max_reduction_with_fakes"] == pytest.approx(8 / 3)
+    # 2 of 5 bogus pass: Wilson 95 % interval of 0.4 is [0.1176, 0.7693] (hand-computed)
+    assert metrics["candidate_reduction_ci95"] == pytest.approx([1 / 0.7693, 1 / 0.1176], rel=1e-3)
     # on a stream with 5 % reals: 1 / (0.05 * 2/3 + 0.95 * 2/5)
     assert metrics["reduction_at_real_fraction"]["0.05"] == pytest.approx(
         1 / (0.05 * 2 / 3 + 0.95 * 0.4)

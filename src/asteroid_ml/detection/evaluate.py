@@ -49,6 +49,13 @@ def completeness_limits(mags: np.ndarray, found: np.ndarray) -> dict[str, float]
 #: real sky of the survey holds no movers of its own; the fakes are all injected).
 REDUCTION_STREAM = "candidates that are not injected fakes (Goldstein et al. 2015)"
 
+def reduction_ci95(passed: int, n: int) -> list[float]:
+    """95 % interval of a reduction factor n / passed: the inverse of the Wilson interval of
+    the fraction passed (the upper end is infinite when the interval reaches 0)."""
+    lo, hi = wilson_interval(passed, n)
+    return [1.0 / hi if hi > 0 else float("inf"), 1.0 / lo if lo > 0 else float("inf")]
+
+
 #: Real fractions of a candidate stream at which the reduction factor is also reported.
 STREAM_REAL_FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2)
 
@@ -94,6 +101,7 @@ def stamp_metrics(
         "reduction_stream": REDUCTION_STREAM,
         "candidate_reduction_at_target_recall": int((labels[test] == 0).sum()) / point["fp"]
         if point["fp"] else float("inf"),
+        "candidate_reduction_ci95": reduction_ci95(point["fp"], int((labels[test] == 0).sum())),
         # Counting the fakes in the stream caps the factor at 1 / (recall x fake fraction):
         # a property of how densely the experiment injects, not of the classifier.
         "candidate_reduction_with_fakes": 1.0 / point["candidate_fraction"]
@@ -228,6 +236,7 @@ def sequence_metrics(
         "reduction_stream": REDUCTION_STREAM, "bogus_sequences": n_bogus,
         "candidate_reduction_at_target_recall": n_bogus / bogus_passed
         if bogus_passed else float("inf"),
+        "candidate_reduction_ci95": reduction_ci95(bogus_passed, n_bogus),
         "sequences_screened_fewer_fraction": 1 - bogus_passed / n_bogus
         if n_bogus else float("nan"),
         "sequences_screened_fewer_ci95": list(wilson_interval(n_bogus - bogus_passed, n_bogus)),
