@@ -49,6 +49,7 @@ def completeness_limits(mags: np.ndarray, found: np.ndarray) -> dict[str, float]
 #: real sky of the survey holds no movers of its own; the fakes are all injected).
 REDUCTION_STREAM = "candidates that are not injected fakes (Goldstein et al. 2015)"
 
+
 def reduction_ci95(passed: int, n: int) -> list[float]:
     """95 % interval of a reduction factor n / passed: the inverse of the Wilson interval of
     the fraction passed (the upper end is infinite when the interval reaches 0)."""
@@ -83,6 +84,7 @@ def stamp_metrics(
     threshold = threshold_at_recall(labels[val], scores[val], target_recall)
     out = binary_metrics(labels[test], scores[test], target_recall)
     point = operating_point(labels[test], scores[test], threshold)
+    n_bogus = int((labels[test] == 0).sum())
     kinds = candidates["kind"].to_numpy()[test]
     per_kind = {}
     for kind in BOGUS_LABELS:
@@ -99,9 +101,9 @@ def stamp_metrics(
         "false_positive_rate_by_kind": per_kind,
         # Reduction of the survey's own stream (REDUCTION_STREAM); the fakes measure recall.
         "reduction_stream": REDUCTION_STREAM,
-        "candidate_reduction_at_target_recall": int((labels[test] == 0).sum()) / point["fp"]
+        "candidate_reduction_at_target_recall": n_bogus / point["fp"]
         if point["fp"] else float("inf"),
-        "candidate_reduction_ci95": reduction_ci95(point["fp"], int((labels[test] == 0).sum())),
+        "candidate_reduction_ci95": reduction_ci95(point["fp"], n_bogus),
         # Counting the fakes in the stream caps the factor at 1 / (recall x fake fraction):
         # a property of how densely the experiment injects, not of the classifier.
         "candidate_reduction_with_fakes": 1.0 / point["candidate_fraction"]
