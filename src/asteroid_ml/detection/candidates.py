@@ -57,9 +57,9 @@ def filtered_noise_ratio(image: np.ndarray, sigma: float, kernel: np.ndarray) ->
     (elongated seeing, misregistration). A threshold computed from the per-pixel noise is
     then lower than it says: on the default's fields the ratio is 1.03-1.6 (median 1.12),
     and sep's "5 sigma" found ~1 noise peak per epoch where white noise of the same size
-    gives none in 400 epochs. LSST's
-    pipeline rescales its difference images' variance to the measured noise for the same
-    reason (meas_algorithms ScaleVarianceTask; Reiss & Lupton, DMTN-021).
+    gives none in 400 epochs. LSST's pipeline rescales its difference images' variance to
+    the measured noise for the same reason (meas_algorithms ScaleVarianceTask; Reiss &
+    Lupton, DMTN-021).
 
     ``kernel`` must be separable and square, as :func:`gaussian_kernel` is: it is applied as
     two passes of its marginal profile (15x faster than the 2-D convolution, same result).
