@@ -133,6 +133,18 @@ def test_a_cosmic_ray_in_one_epoch_does_not_make_a_sequence():
     assert link(_detections(rays), LinkSettings(min_detections=3)).empty
 
 
+def test_the_gate_not_the_fit_tolerance_decides_which_detections_are_tried():
+    """Detections at t = 0, 10, 30 min on x = 20 + t, the middle one 2.5 px off: it lies 2.5 px
+    from the line of the other two (the closest any pair's line comes), while the fit of all
+    three has rms 0.463 x 2.5 = 1.16 px (hand-computed), within the 2-px tolerance. A 2-px gate
+    never tries it; the 3-px gate links the three."""
+    rows = [(0, 0, 0.0, 20.0, 40.0), (1, 1, 10.0, 32.5, 40.0), (2, 3, 30.0, 50.0, 40.0)]
+    assert link(_detections(rows), LinkSettings(gate_px=2.0)).empty
+    linked = link(_detections(rows), LinkSettings(gate_px=3.0))
+    assert list(linked["members"]) == [(0, 1, 2)]
+    assert linked["rms_px"].iloc[0] == pytest.approx(0.4629 * 2.5, rel=1e-3)
+
+
 def test_stamp_metrics_equal_hand_computed_values():
     """Val fields set the threshold (99 % recall of 4 reals -> the lowest real score 0.6);
     on test: 3 reals, 5 bogus."""

@@ -19,9 +19,15 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class LinkSettings:
+    """``tolerance_px``: largest rms of a sequence's straight-line fit. ``gate_px``: how far
+    from the line through two detections a third may lie to be tried. The gate is wider than
+    the tolerance: a pair's own position errors tilt its line, so the third detection's
+    distance from it is up to ~3x the final fit's residuals (docs/decisions.md)."""
+
     min_detections: int = 3
     tolerance_px: float = 2.0
     min_motion_px: float = 3.0
+    gate_px: float = 3.0
 
 
 def _fit(t: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
@@ -39,14 +45,14 @@ def link(candidates: pd.DataFrame, settings: LinkSettings | None = None) -> pd.D
     ``candidates``: one row per detection with columns ``epoch``, ``t_min``, ``x_ref``,
     ``y_ref`` (reference frame) and ``index`` (its id). Each pair of detections in two
     epochs predicts where the object is at every other epoch; the nearest detection within
-    ``tolerance_px`` there joins. Returns columns ``members`` (tuple of ids, by epoch),
+    ``gate_px`` there joins, and the sequence is kept when its fit is within ``tolerance_px``. Returns columns ``members`` (tuple of ids, by epoch),
     ``n``, ``rms_px``, ``vx``, ``vy`` (px per minute).
     """
     settings = settings or LinkSettings()
     by_epoch = {e: g for e, g in candidates.groupby("epoch")}
     epochs = sorted(by_epoch)
     seen: dict[tuple[int, ...], dict] = {}
-    tol = settings.tolerance_px
+    tol, gate = settings.tolerance_px, settings.gate_px
     for a, b in itertools.combinations(epochs, 2):
         ga, gb = by_epoch[a], by_epoch[b]
         ta, tb = ga["t_min"].iloc[0], gb["t_min"].iloc[0]
@@ -65,7 +71,7 @@ def link(candidates: pd.DataFrame, settings: LinkSettings | None = None) -> pd.D
                         g["x_ref"] - (xa + vx * (te - ta)), g["y_ref"] - (ya + vy * (te - ta))
                     )
                     k = int(np.argmin(d.to_numpy()))
-                    if d.iloc[k] <= tol:
+                    if d.iloc[k] <= gate:
                         row = g.iloc[k]
                         members[e] = (int(row["index"]), row["x_ref"], row["y_ref"], te)
                 if len(members) < settings.min_detections:

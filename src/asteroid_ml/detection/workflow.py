@@ -137,7 +137,9 @@ def evaluate_detection(
     scores = {"detector_rf": score_features(forest, candidates)}
     cnn = _train_cnn(d, candidates, stamps, Path(scores_path).parent / "work", seed)
     scores["detector_cnn"] = score_triplets(cnn, stamps)
-    link = LinkSettings(d["min_detections"], d["link_tolerance_px"], d["min_motion_px"])
+    link = LinkSettings(
+        d["min_detections"], d["link_tolerance_px"], d["min_motion_px"], d["link_gate_px"]
+    )
     survey = {
         "limit_mag": float(candidates["limit_mag"].iloc[0]),
         "pixel_scale_arcsec": float(candidates["pixel_scale_arcsec"].iloc[0]),
