@@ -45,8 +45,9 @@ def link(candidates: pd.DataFrame, settings: LinkSettings | None = None) -> pd.D
     ``candidates``: one row per detection with columns ``epoch``, ``t_min``, ``x_ref``,
     ``y_ref`` (reference frame) and ``index`` (its id). Each pair of detections in two
     epochs predicts where the object is at every other epoch; the nearest detection within
-    ``gate_px`` there joins, and the sequence is kept when its fit is within ``tolerance_px``. Returns columns ``members`` (tuple of ids, by epoch),
-    ``n``, ``rms_px``, ``vx``, ``vy`` (px per minute).
+    ``gate_px`` there joins, and the sequence is kept when its fit is within
+    ``tolerance_px``. Returns columns ``members`` (tuple of ids, by epoch), ``n``,
+    ``rms_px``, ``vx``, ``vy`` (px per minute).
     """
     settings = settings or LinkSettings()
     by_epoch = {e: g for e, g in candidates.groupby("epoch")}
@@ -108,7 +109,7 @@ def label_sequences(sequences: pd.DataFrame, object_ids: pd.Series) -> tuple[np.
     detection's id to its mover ("" for bogus)."""
     labels, objects = [], []
     for members in sequences["members"]:
-        counts = pd.Series(object_ids.loc[list(members)]).value_counts()
+        counts = object_ids.loc[list(members)].value_counts()
         counts = counts[counts.index != ""]
         real = len(counts) > 0 and 2 * int(counts.iloc[0]) > len(members)
         labels.append(int(real))

@@ -108,7 +108,8 @@ def _load_candidates(in_dir: str | Path) -> tuple[pd.DataFrame, np.ndarray, pd.D
 def _train_cnn(
     d: Mapping[str, Any], candidates: pd.DataFrame, stamps: np.ndarray, work: Path, seed: int
 ):
-    """The triplet CNN with the ``detection`` config's settings (train fields, val stopping)."""
+    """The triplet CNN with the ``detection`` config's settings (trained on the train fields,
+    the whole learning-rate schedule)."""
     from asteroid_ml.detection.models import train_triplet_cnn
 
     return train_triplet_cnn(
