@@ -173,3 +173,32 @@ def test_progress_heartbeat_logs_at_a_steady_interval(caplog):
     assert 4 <= len(lines) <= 6, lines
     elapsed = [float(line.split()[1]) for line in lines]
     assert elapsed == sorted(elapsed) and elapsed[0] == pytest.approx(0.1, abs=0.05)
+
+
+def test_failure_line_is_one_write_cut_to_a_pipe_buffer(tmp_path):
+    """A failing job prints exactly one line, ``rule <name> failed: <cause> (traceback: <log>)``,
+    exits 1, and a message longer than a pipe buffer is cut so that the line stays one
+    write(2) (jobs failing together share one pipe)."""
+    import select
+
+    job = tmp_path / "job.py"
+    job.write_text(textwrap.dedent(
+        """
+        import types
+        from asteroid_ml.workflow_support import rule_logging
+
+        smk = types.SimpleNamespace(log=["job.log"], rule="failing")
+        with rule_logging(smk):
+            raise ValueError("bad field\\nsecond line " + "x" * 10000)
+        """
+    ))  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(job)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    ours = [line for line in done.stderr.splitlines() if line.startswith("rule failing failed")]
+    assert len(ours) == 1, done.stderr[-2000:]
+    assert ours[0].startswith("rule failing failed: ValueError: bad field; second line xxx")
+    assert ours[0].endswith("...") and len(ours[0].encode()) + 1 <= select.PIPE_BUF
+    assert "Traceback" not in done.stderr
+    assert "x" * 10000 in (tmp_path / "job.log").read_text()

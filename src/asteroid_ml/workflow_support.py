@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import signal
 import sys
 import threading
@@ -53,10 +54,35 @@ def rule_logging(smk: Any) -> Iterator[logging.Logger]:
             if isinstance(exc, KeyboardInterrupt)
             else f"{type(exc).__name__}: {one_line(str(exc))}"
         )
-        raise SystemExit(f"rule {smk.rule} failed: {cause} (traceback: {smk.log[0]})") from None
+        print_line_atomically(f"rule {smk.rule} failed: {cause} (traceback: {smk.log[0]})")
+        raise SystemExit(1) from None
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+# POSIX: a write of at most PIPE_BUF bytes to a pipe is never interleaved with another's
+# (4096 on Linux; POSIX guarantees at least 512).
+_PIPE_BUF = getattr(select, "PIPE_BUF", 512)
+
+
+def print_line_atomically(line: str) -> None:
+    """Write ``line`` and its newline to stderr in one write(2), cut to fit one pipe buffer.
+
+    Jobs that fail together (Ctrl-C reaches every job) share Snakemake's stderr pipe;
+    ``SystemExit(message)`` writes the message and its newline separately, so two jobs'
+    lines could run together on one console line.
+    """
+    data = line.encode(errors="replace")
+    if len(data) >= _PIPE_BUF:
+        data = data[: _PIPE_BUF - 4].decode(errors="ignore").encode() + b"..."
+    sys.stderr.flush()
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):  # stderr replaced (e.g. captured in tests)
+        sys.stderr.write(data.decode() + "\n")
+        return
+    os.write(fd, data + b"\n")
 
 
 def one_line(text: str) -> str:
