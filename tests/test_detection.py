@@ -145,6 +145,28 @@ def test_the_gate_not_the_fit_tolerance_decides_which_detections_are_tried():
     assert linked["rms_px"].iloc[0] == pytest.approx(0.4629 * 2.5, rel=1e-3)
 
 
+def test_a_better_fitting_bogus_line_through_one_detection_does_not_take_it():
+    """A mover at t = 0, 10, 20 min whose middle detection is 1.5 px off (fit rms
+    sqrt(0.5) = 0.707 px, hand-computed) and a bogus line through that detection fitting
+    exactly: both are sequences (they share one detection). Keeping one per detection, the
+    better fit took the mover's detection and the mover was lost."""
+    rows = [(0, 0, 0.0, 20.0, 40.0), (1, 1, 10.0, 30.0, 41.5), (2, 2, 20.0, 40.0, 40.0)]
+    rows += [(10, 0, 0.0, 10.0, 61.5), (12, 2, 20.0, 50.0, 21.5)]  # on a line through 1
+    linked = link(_detections(rows)).set_index("members")
+    assert sorted(linked.index) == [(0, 1, 2), (10, 1, 12)]
+    assert linked.loc[[(0, 1, 2)], "rms_px"].iloc[0] == pytest.approx(np.sqrt(0.5))
+    assert linked.loc[[(10, 1, 12)], "rms_px"].iloc[0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_sequence_scores_the_median_of_its_detections():
+    """One badly scored detection neither sinks a mover's sequence nor lifts a bogus one."""
+    from asteroid_ml.detection.sequences import score_sequences
+
+    scores = pd.Series([0.95, 0.02, 0.9, 0.97, 0.05, 0.03, 0.8, 0.6, 0.4, 0.1])
+    sequences = pd.DataFrame({"members": [(0, 1, 2), (3, 4, 5), (6, 7, 8, 9)]})
+    assert score_sequences(sequences, scores) == pytest.approx([0.9, 0.05, 0.5])
+
+
 def test_stamp_metrics_equal_hand_computed_values():
     """Val fields set the threshold (99 % recall of 4 reals -> the lowest real score 0.6);
     on test: 3 reals, 5 bogus."""
@@ -197,22 +219,24 @@ def test_sequence_metrics_equal_hand_computed_values():
                              x_ref=20.0 + step * e, y_ref=y, mover_id=mover, real=int(mover != ""),
                              score=score))  # fmt: skip
 
+    # One field per track (links are made per field), except where tracks must meet: evenly
+    # spaced parallel tracks in one field would line up across tracks.
     track("val", 0, "v1", 20.0, range(4), 0.9)
-    track("val", 0, "v2", 80.0, range(3), 0.6)
-    track("test", 1, "t1", 20.0, range(4), 0.8)
-    track("test", 1, "t2", 60.0, (1, 2, 3), 0.5)
-    track("test", 1, "", 100.0, (0, 1, 2), 0.7)  # bogus detections that line up
-    track("test", 1, "", 140.0, (0, 2, 3), 0.2)
-    track("test", 1, "", 180.0, range(4), 0.9, step=0.0)  # a stationary source: no sequence
-    track("test", 1, "", 220.0, (1, 2, 3), 0.1, step=-4.0)
-    track("test", 1, "t3", 260.0, (0, 1), 0.9)
-    track("test", 1, "t3", 260.0, (2,), 0.9, step=10.0)  # 12 px off the line of the first two
-    track("test", 1, "t4", 300.0, (0, 1), 0.9)
-    track("test", 1, "", 300.0, (2,), 0.9)  # a stray detection on t4's path
-    track("test", 1, "t5", 340.0, range(4), 0.9, step=0.5)  # 1.5 px in 30 min: too slow
+    track("val", 1, "v2", 80.0, range(3), 0.6)
+    track("test", 2, "t1", 20.0, range(4), 0.8)
+    track("test", 3, "t2", 60.0, (1, 2, 3), 0.5)
+    track("test", 4, "", 100.0, (0, 1, 2), 0.7)  # bogus detections that line up
+    track("test", 5, "", 140.0, (0, 2, 3), 0.2)
+    track("test", 6, "", 180.0, range(4), 0.9, step=0.0)  # a stationary source: no sequence
+    track("test", 7, "", 220.0, (1, 2, 3), 0.1, step=-4.0)
+    track("test", 8, "t3", 260.0, (0, 1), 0.9)
+    track("test", 8, "t3", 260.0, (2,), 0.9, step=10.0)  # 12 px off the line of the first two
+    track("test", 9, "t4", 300.0, (0, 1), 0.9)
+    track("test", 9, "", 300.0, (2,), 0.9)  # a stray detection on t4's path
+    track("test", 10, "t5", 340.0, range(4), 0.9, step=0.5)  # 1.5 px in 30 min: too slow
     table = pd.DataFrame(rows)
     table.insert(0, "candidate_id", np.arange(len(table)))
-    m = sequence_metrics(table, table.pop("score").to_numpy(), 0.996)
+    m = sequence_metrics(table, table.pop("score").to_numpy(), 0.999)
     assert m["threshold_at_target_recall"] == pytest.approx(0.6)
     # findable on test: t1, t2, t3 (>= 3 epochs); t2 below the threshold, t3 not linked
     assert (m["findable_movers"], m["movers_missed"]) == (3, 2)

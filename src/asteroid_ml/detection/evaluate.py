@@ -177,7 +177,7 @@ def sequence_metrics(
     candidates: pd.DataFrame, scores: np.ndarray, target_recall: float,
     settings: LinkSettings | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Link every val and test field realisation; score sequences by their detections' mean
+    """Link every val and test field realisation; score sequences by their detections' median
     score; threshold on val for ``target_recall`` of the findable movers (a mover is kept
     when its best sequence passes); on test: the findable movers missed (not linked, or
     linked below the threshold) and how many fewer sequences there are to screen (of
