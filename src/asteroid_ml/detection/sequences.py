@@ -104,10 +104,8 @@ def link(candidates: pd.DataFrame, settings: LinkSettings | None = None) -> pd.D
 def score_sequences(sequences: pd.DataFrame, detection_scores: pd.Series) -> np.ndarray:
     """Median per-detection score of each sequence (``detection_scores`` indexed by id).
 
-    Chosen over the mean on the val fields (docs/decisions.md): at the sequence stage's
-    operating point the threshold sits in the tail of the movers' scores, where the mean of
-    a mover with one badly scored detection, or of a bogus sequence through one mover's
-    detection, moves the threshold most."""
+    Chosen over the mean on the val fields (docs/decisions.md): with the mean, one detection
+    scored near 0 sinks a mover, and one mover's detection lifts a bogus line through it."""
     return np.array([float(detection_scores.loc[list(m)].median()) for m in sequences["members"]])
 
 
