@@ -38,7 +38,6 @@ from asteroid_ml.simulation.rebound_support import integrate
 from asteroid_ml.simulation.solar_system import (
     AU_KM,
     BODIES,
-    C_AU_D,
     DAY_S,
     EARTH_INDEX,
     EPHEMERIS_END_JD,
@@ -89,27 +88,6 @@ def _particle_array(sim: Any) -> np.ndarray:
     return np.ctypeslib.as_array(buf).reshape(n, _PARTICLE_DOUBLES)
 
 
-def _sun_gr_force(sim_pointer: Any) -> None:
-    """Sun's first-order post-Newtonian acceleration on every other body (harmonic gauge).
-
-    a = GM/(c^2 r^3) [(4 GM/r - v^2) r + 4 (r·v) v], heliocentric r, v; the tiny
-    back-reaction on the Sun is neglected. Called by IAS15 at every force
-    evaluation, so it works on a NumPy view of REBOUND's particle array.
-    """
-    p = _particle_array(sim_pointer.contents)
-    r = p[1:, 0:3] - p[0, 0:3]
-    v = p[1:, 3:6] - p[0, 3:6]
-    r2 = (r * r).sum(axis=1)
-    rn = np.sqrt(r2)
-    v2 = (v * v).sum(axis=1)
-    rv = (r * v).sum(axis=1)
-    coeff = _GR_MU_C2 / (r2 * rn)
-    p[1:, 6:9] += (coeff * (4 * GM_SUN / rn - v2))[:, None] * r + (4 * coeff * rv)[:, None] * v
-
-
-_GR_MU_C2 = GM_SUN / C_AU_D**2
-
-
 def make_simulation(
     t: float,
     massive_pos: np.ndarray,
@@ -148,7 +126,13 @@ def make_simulation(
     sim.N_active = N_MASSIVE
     sim.testparticle_type = 0
     if gr:
-        sim.additional_forces = _sun_gr_force
+        from asteroid_ml.simulation.gr_kernel import sun_gr_callback  # numba: only when used
+
+        # Assigned as a C function pointer: REBOUND calls it without entering Python.
+        # (The rebound setter would wrap it in a Python callback.) Kept on the simulation
+        # object so that the pointer lives as long as the simulation.
+        sim._afp = sun_gr_callback()
+        sim._additional_forces = sim._afp
         sim.force_is_velocity_dependent = 1
     return sim
 
