@@ -204,20 +204,21 @@ def eval_files(models, filename):
 
 
 # --- scheduling ---------------------------------------------------------------------------
-# The longest chain of a run ends in real_catalog_summary (on the default: simulation ->
-# cutouts -> data set -> impactor models -> ~5 min of precise forward checks on one core).
-# Its jobs get LONGEST_CHAIN_PRIORITY; the forward runs of the real catalog, needed only by its
-# last job, come after them but before side branches (the detection stage, the stamp
-# classifiers, figures), which fill the other cores meanwhile (docs/benchmarks.md). Priority
-# only orders jobs that are ready to run; no output depends on it. The scheduler does not hold
-# cores back for a job that needs more than are free, so the default's short jobs on the chain
-# use one core (survey.workers: 1 in config/config.yaml).
+# Two chains set the length of a run (on the default, docs/benchmarks.md): simulation ->
+# ephemerides -> detection candidates -> detection evaluation (~7 min of one-core jobs after
+# the first 1.5 min), and simulation -> cutouts -> data set -> impactor models -> the
+# real-catalog summary (after the catalog's two forward runs, ~3.5 min each). Their jobs get
+# LONGEST_CHAIN_PRIORITY; the forward runs of the real catalog, needed only by the summary,
+# come after them but before side branches (the stamp classifiers, figures), which fill the
+# cores left. Priority only orders jobs that are ready to run; no output depends on it. The
+# scheduler does not hold cores back for a job that needs more than are free, so the
+# default's short jobs on the chains use one core (survey.workers: 1 in config/config.yaml).
 LONGEST_CHAIN_PRIORITY = 10
 CATALOG_RUN_PRIORITY = 5
 
 
 def evaluation_priority(wildcards):
-    """The impactor models' evaluations are on the longest chain, the stamp models' are not."""
+    """The impactor models' evaluations are on a longest chain, the stamp models' are not."""
     return LONGEST_CHAIN_PRIORITY if MODELS[wildcards.model].task == "impactor" else 0
 
 

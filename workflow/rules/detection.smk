@@ -15,6 +15,7 @@ rule detection_candidates:
         movers="results/detection/movers.parquet",
     log:
         "results/logs/detection/candidates.log",
+    priority: LONGEST_CHAIN_PRIORITY
     conda:
         "../../envs/detection.yaml"
     threads: 1
@@ -35,9 +36,10 @@ rule evaluate_detection:
         scores="results/detection/scores.parquet",
     log:
         "results/logs/detection/evaluate.log",
+    priority: LONGEST_CHAIN_PRIORITY
     conda:
         "../../envs/detection.yaml"
-    # one core: it then runs beside real_catalog_summary, the longest job of the default run
+    # one core: it then runs beside the real catalog's forward runs on a 2-core machine
     threads: 1
     resources:
         mem_mb=3000,
