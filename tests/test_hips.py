@@ -32,6 +32,7 @@ from asteroid_ml.hips import (
 from asteroid_ml.hips.geometry import healpix_hash, tile_pixel_lut
 from asteroid_ml.hips.properties import parse_properties, validate_properties
 from asteroid_ml.hips.tiles import decode_fits_tile
+from asteroid_ml.io import read_parquet_metadata
 
 REPO = Path(__file__).resolve().parents[1]
 DSS2 = REPO / "resources" / "hips" / "DSS2Red"
@@ -405,7 +406,8 @@ def test_extract_shard_and_cli(tmp_path):
         }
     )
     targets.to_parquet(tmp_path / "targets.parquet")
-    survey_section = {"location": str(DSS2), "cutout_size": 32, "shards": 2}
+    # relative to the repository, as in config/config.yaml; the rule passes it resolved
+    survey_section = {"location": "resources/hips/DSS2Red", "cutout_size": 32, "shards": 2}
     config = {"survey": section_with_defaults("survey", survey_section)}
     extract_shard(
         config,
@@ -426,6 +428,8 @@ def test_extract_shard_and_cli(tmp_path):
     np.testing.assert_array_equal(images, direct.images)
     assert manifest.tiles.tolist() == [",".join(map(str, t)) for t in direct.tiles]
     assert fits.Header.fromstring(manifest.wcs_header[0])["CTYPE1"] == "RA---TAN"
+    # provenance as configured, not the clone's absolute path: shards are clone-independent
+    assert read_parquet_metadata(tmp_path / "s.parquet")["survey"] == "resources/hips/DSS2Red"
 
     from asteroid_ml.cli import main
 

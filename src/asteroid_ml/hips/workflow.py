@@ -180,7 +180,9 @@ def extract_shard(
         {
             "stage": "cutouts",
             "shard": shard,
-            "survey": survey.location,
+            # as configured: a shipped survey's folder relative to the repository, so that
+            # the shard does not depend on where the repository was cloned
+            "survey": config["survey"]["location"],
             "hips_order": survey.order,
             "hips_frame": survey.frame,
             "order": batch.order,
