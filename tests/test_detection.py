@@ -81,6 +81,60 @@ def test_a_fake_brighter_than_the_limit_is_found_at_its_true_position():
         assert real[k] == 1 and kind[k] == "mover" and obj[k] == "fake"
 
 
+def test_too_few_stars_fall_back_on_the_detector_solution():
+    """Two stars: too few to register on. Aligned at the reference seeing (no fallback), the
+    difference shows both stars; on the whole detector's solution (the true offset and
+    seeing, blurred by its precision) they subtract to a fraction of that."""
+    from asteroid_ml.detection.difference import detector_solution, register
+
+    rng = np.random.default_rng(7)
+    reference = 5000.0 + rng.normal(0.0, MODEL.sky_sigma, (96, 96))
+    psf = PSF("gaussian", MODEL.fwhm_px)
+    star_xy = [(30.0, 40.0), (65.0, 60.0)]
+    for x, y in star_xy:
+        reference += MODEL.flux(16.0) * render_trail(reference.shape, x, y, 0, 0, psf)
+    stars = sources(reference)
+    assert len(stars) == 2
+    epochs = simulate_epochs(reference, MODEL, [], NO_ARTEFACTS, np.random.default_rng(8))
+    near = np.zeros(reference.shape, bool)
+    for x, y in star_xy:
+        yy, xx = np.ogrid[:96, :96]
+        near |= (xx - x - epochs.offset[0][0]) ** 2 + (yy - y - epochs.offset[0][1]) ** 2 < 36
+    solution = detector_solution(
+        epochs.offset[0], epochs.seeing_ratio[0], MODEL, np.random.default_rng(9)
+    )
+    aligned = difference_image(reference, epochs.science[0], MODEL, stars)
+    fallback = difference_image(reference, epochs.science[0], MODEL, stars, solution)
+    assert aligned.registration == register(stars, sources(epochs.science[0]))
+    assert not aligned.registration.detector and aligned.registration.seeing_ratio == 1.0
+    assert fallback.registration.detector and fallback.registration.n_stars == 2
+    assert fallback.registration.dx == solution.dx
+    rms = [float(np.sqrt(np.mean(d.difference[near] ** 2))) for d in (aligned, fallback)]
+    assert rms[1] < rms[0] / 4, rms
+    # With enough stars the measured registration is used, not the fallback.
+    many = _sky(1)
+    many_epochs = simulate_epochs(many, MODEL, [], NO_ARTEFACTS, np.random.default_rng(3))
+    measured = register(sources(many), sources(many_epochs.science[0]), solution)
+    assert measured.n_stars >= 3 and not measured.detector and measured.dx != solution.dx
+
+
+def test_the_detector_solution_is_the_truth_blurred_by_its_precision():
+    from dataclasses import replace
+
+    from asteroid_ml.detection.difference import detector_solution
+
+    exact = replace(MODEL, solution_astrometric_sigma_px=0.0, solution_seeing_frac=0.0)
+    sol = detector_solution((0.3, -0.2), 1.25, exact, np.random.default_rng(0))
+    assert (sol.dx, sol.dy, sol.seeing_ratio, sol.detector) == (0.3, -0.2, 1.25, True)
+    rng = np.random.default_rng(1)
+    draws = [detector_solution((0.3, -0.2), 1.25, MODEL, rng) for _ in range(4000)]
+    dx = np.array([d.dx for d in draws]) - 0.3
+    ratio = np.array([d.seeing_ratio for d in draws]) / 1.25 - 1.0
+    # rms within 5 % of the configured precision (4,000 draws: ~1.1 % standard error)
+    assert np.std(dx) == pytest.approx(MODEL.solution_astrometric_sigma_px, rel=0.05)
+    assert np.std(ratio) == pytest.approx(MODEL.solution_seeing_frac, rel=0.05)
+
+
 def test_completeness_falls_across_the_limit_and_m50_matches_the_formula():
     """Fakes around the limit on real-noise sky: m50 within 0.5 mag of the formula, and the
     completeness within m50 +- 0.5 mag between 0.2 and 0.8."""
@@ -204,7 +258,7 @@ def test_stamp_metrics_equal_hand_computed_values():
 
 
 def test_sequence_metrics_equal_hand_computed_values():
-    """Two val movers set the threshold (0.6: keep both); on test a mover at 0.8 is kept, one
+    """At the detection threshold 0.6 two val movers are kept; on test a mover at 0.8 is kept, one
     at 0.5 missed, one whose detections do not line up is missed (not linked), a bogus line at
     0.7 passes and two (0.2, 0.1) do not, and a mover seen twice plus a stray detection on its
     path is a sequence of that mover (2 of 3), though not findable (2 epochs), and one that
@@ -236,8 +290,10 @@ def test_sequence_metrics_equal_hand_computed_values():
     track("test", 10, "t5", 340.0, range(4), 0.9, step=0.5)  # 1.5 px in 30 min: too slow
     table = pd.DataFrame(rows)
     table.insert(0, "candidate_id", np.arange(len(table)))
-    m = sequence_metrics(table, table.pop("score").to_numpy(), 0.999)
-    assert m["threshold_at_target_recall"] == pytest.approx(0.6)
+    scores = table.pop("score").to_numpy()
+    m = sequence_metrics(table, scores, 0.6, 0.99)
+    assert m["threshold_at_target_recall"] == 0.6
+    assert (m["val_findable_movers"], m["val_movers_kept"]) == (2, 2)  # v1 0.9, v2 0.6
     # findable on test: t1, t2, t3 (>= 3 epochs); t2 below the threshold, t3 not linked
     assert (m["findable_movers"], m["movers_missed"]) == (3, 2)
     assert (m["movers_not_linked"], m["movers_below_threshold"], m["movers_too_slow"]) == (1, 1, 1)
@@ -249,6 +305,13 @@ def test_sequence_metrics_equal_hand_computed_values():
     assert m["candidate_reduction_with_fakes"] == pytest.approx(2.0)
     assert m["sequences_screened_fewer_with_fakes"] == pytest.approx(0.5)
     assert m["max_screened_fewer_with_fakes"] == pytest.approx(0.5)
+    # A lower operating point (0.45) keeps t2 (0.5); the bogus line at 0.2 still does not pass.
+    low = sequence_metrics(table, scores, 0.45, 0.99)
+    assert (low["movers_missed"], low["movers_below_threshold"]) == (1, 0)
+    assert (low["sequences_passed"], low["bogus_sequences"]) == (4, 3)
+    assert low["val_movers_kept"] == 2
+    high = sequence_metrics(table, scores, 0.7, 0.99)  # v2 (0.6) is below it
+    assert high["val_movers_kept"] == 1 and high["movers_below_threshold"] == 1  # t2 only
 
 
 def test_the_shipped_1_arcsec_survey_reads_at_its_native_scale(repo):

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from asteroid_ml.detection.candidates import STAMP, detect, features, label, triplets
-from asteroid_ml.detection.difference import difference_image, sources
+from asteroid_ml.detection.difference import detector_solution, difference_image, sources
 from asteroid_ml.detection.epochs import ArtefactRates, Mover, simulate_epochs
 from asteroid_ml.detection.survey_model import SurveyModel
 from asteroid_ml.seeds import rng_for
@@ -109,15 +109,24 @@ def draw_movers(
 
 def run_field(
     reference: np.ndarray, model: SurveyModel, movers: list[Mover], rates: ArtefactRates,
-    rng: np.random.Generator,
+    rng: np.random.Generator, calibration_rng: np.random.Generator | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:  # fmt: skip
-    """Epochs, differences, candidates of one field realisation: (candidate table, stamps)."""
+    """Epochs, differences, candidates of one field realisation: (candidate table, stamps).
+
+    ``calibration_rng`` draws the whole detector's solution of every epoch (used where the
+    field has too few stars to register on); without it such epochs are taken as aligned.
+    """
     reference = reference.astype(np.float64)
     stars = sources(reference)
     epochs = simulate_epochs(reference, model, movers, rates, rng, stars)
     tables, stamps = [], []
     for e, science in enumerate(epochs.science):
-        diff = difference_image(reference, science, model, stars)
+        fallback = None
+        if calibration_rng is not None:  # drawn for every epoch: a fixed stream
+            fallback = detector_solution(
+                epochs.offset[e], epochs.seeing_ratio[e], model, calibration_rng
+            )
+        diff = difference_image(reference, science, model, stars, fallback)
         found = detect(diff, model)
         st = triplets(diff, found)
         feats = features(diff, found, st, model, stars)
@@ -149,7 +158,8 @@ def run_campaign(
         for r in range(settings.realisations_of(splits[f])):
             rng = rng_for(seed, "detection_field", f, r)
             movers, rows = draw_movers(rng, population, model, settings, f, r)
-            table, st = run_field(reference, model, movers, rates, rng)
+            calibration = rng_for(seed, "detector_solution", f, r)
+            table, st = run_field(reference, model, movers, rates, rng, calibration)
             table = table.assign(field=f, realisation=r, split=splits[f])
             found = table[table["real"] == 1].groupby("mover_id")["epoch"].nunique()
             for row in rows:

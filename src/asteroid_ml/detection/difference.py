@@ -3,13 +3,16 @@
 The pipeline does not know the epoch's true pointing error or seeing; it measures both
 from the stars that sep finds in the two images (as survey pipelines do, with fewer
 refinements: a Gaussian matching kernel instead of a fitted one), so misregistration and
-seeing errors leave the star residuals a real difference image has.
+seeing errors leave the star residuals a real difference image has. A field is a small
+piece of a detector: where it has too few stars, the pipeline uses the whole detector's
+astrometric and PSF solutions instead (the ``fallback``: the truth blurred by the
+calibration's precision, :class:`~.survey_model.SurveyModel`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -48,27 +51,38 @@ def sources(image: np.ndarray, snr: float = REGISTRATION_SNR) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Registration:
-    """The measured shift (reference -> epoch, px) and seeing ratio (epoch / reference)."""
+    """The measured shift (reference -> epoch, px) and seeing ratio (epoch / reference);
+    ``n_stars`` matched stars; ``detector``: taken from the whole detector's solutions."""
 
     dx: float
     dy: float
     seeing_ratio: float
     n_stars: int
+    detector: bool = False
 
 
-def register(reference_stars: pd.DataFrame, epoch_stars: pd.DataFrame) -> Registration:
+def register(
+    reference_stars: pd.DataFrame, epoch_stars: pd.DataFrame,
+    fallback: Registration | None = None,
+) -> Registration:  # fmt: skip
     """Median offset and size ratio of the stars found in both images (nearest within 3 px).
 
-    With fewer than :data:`MIN_REGISTRATION_STARS` matches the epoch is taken as aligned
-    with the reference seeing (offset 0, ratio 1): its difference then shows every star.
+    With fewer than :data:`MIN_REGISTRATION_STARS` matches: ``fallback`` (the whole
+    detector's solutions) when given, else the epoch is taken as aligned with the reference
+    seeing (offset 0, ratio 1), and its difference then shows every star.
     """
-    if len(reference_stars) == 0 or len(epoch_stars) == 0:
-        return Registration(0.0, 0.0, 1.0, 0)
-    tree = cKDTree(reference_stars[["x", "y"]].to_numpy())
-    dist, idx = tree.query(epoch_stars[["x", "y"]].to_numpy(), distance_upper_bound=MATCH_RADIUS_PX)
-    ok = np.isfinite(dist)
-    if ok.sum() < MIN_REGISTRATION_STARS:
-        return Registration(0.0, 0.0, 1.0, int(ok.sum()))
+    n_matched = 0
+    if len(reference_stars) and len(epoch_stars):
+        tree = cKDTree(reference_stars[["x", "y"]].to_numpy())
+        dist, idx = tree.query(
+            epoch_stars[["x", "y"]].to_numpy(), distance_upper_bound=MATCH_RADIUS_PX
+        )
+        ok = np.isfinite(dist)
+        n_matched = int(ok.sum())
+    if n_matched < MIN_REGISTRATION_STARS:
+        if fallback is not None:
+            return replace(fallback, n_stars=n_matched, detector=True)
+        return Registration(0.0, 0.0, 1.0, n_matched)
     ref = reference_stars.iloc[idx[ok]]
     ep = epoch_stars[ok]
     dx = float(np.median(ep["x"].to_numpy() - ref["x"].to_numpy()))
@@ -90,20 +104,34 @@ class Difference:
 
 def difference_image(
     reference: np.ndarray, science: np.ndarray, model: SurveyModel,
-    reference_stars: pd.DataFrame | None = None,
+    reference_stars: pd.DataFrame | None = None, fallback: Registration | None = None,
 ) -> Difference:  # fmt: skip
     """Register and PSF-match ``reference`` to ``science`` and subtract.
 
     The matching kernel is the Gaussian that widens the reference PSF (sigma s_ref) to the
     measured science PSF: sigma_k = s_ref sqrt(ratio^2 - 1) (none when the epoch is sharper).
+    ``fallback``: the registration to use where the field has too few stars (:func:`register`).
     """
     ref = reference - np.median(reference)
     sci = science - np.median(science)
     if reference_stars is None:
         reference_stars = sources(reference)
-    reg = register(reference_stars, sources(science))
+    reg = register(reference_stars, sources(science), fallback)
     kernel_sigma = model.sigma_px * math.sqrt(max(reg.seeing_ratio**2 - 1.0, 0.0))
     matched = ndimage.gaussian_filter(ref, kernel_sigma) if kernel_sigma > 0 else ref.copy()
     matched = ndimage.shift(matched, (reg.dy, reg.dx), order=3, mode="nearest")
     diff = (sci - matched).astype(np.float64)
     return Difference(sci, matched, diff, robust_sigma(diff), reg)
+
+
+def detector_solution(
+    offset: tuple[float, float], seeing_ratio: float, model: SurveyModel,
+    rng: np.random.Generator,
+) -> Registration:  # fmt: skip
+    """What the whole detector's calibration says of an epoch whose true offset (px) and
+    seeing ratio are given: each blurred by the calibration's precision (``model``)."""
+    dx, dy = rng.normal(0.0, model.solution_astrometric_sigma_px, 2)
+    scale = 1.0 + rng.normal(0.0, model.solution_seeing_frac)
+    return Registration(
+        float(offset[0] + dx), float(offset[1] + dy), float(seeing_ratio * scale), 0, True
+    )

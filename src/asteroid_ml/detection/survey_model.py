@@ -20,7 +20,11 @@ class SurveyModel:
     ``fwhm_arcsec``: the reference (template) seeing, a Gaussian PSF;
     ``seeing_ratio``: the range of science-epoch FWHM / reference FWHM (a template is
     built from the best-seeing images, so science epochs are worse: > 1);
-    ``astrometric_sigma_px``: the rms misregistration of an epoch before registration.
+    ``astrometric_sigma_px``: the rms misregistration of an epoch before registration;
+    ``solution_astrometric_sigma_px`` and ``solution_seeing_frac``: the precision (rms per
+    axis; rms fraction) of the whole detector's astrometric and PSF solutions, which the
+    pipeline falls back on in a field with too few stars to register on (an assumption
+    about a survey's calibration, not physics of the sky; docs/detection.md).
     """
 
     pixel_scale_arcsec: float
@@ -33,6 +37,8 @@ class SurveyModel:
     snr_threshold: float = 5.0
     seeing_ratio: tuple[float, float] = (1.1, 1.5)
     astrometric_sigma_px: float = 0.3
+    solution_astrometric_sigma_px: float = 0.04
+    solution_seeing_frac: float = 0.01
 
     @property
     def fwhm_px(self) -> float:

@@ -38,6 +38,8 @@ def survey_model(config: Mapping[str, Any], pixel_scale_arcsec: float) -> Survey
         zero_point_mag=d["zero_point_mag"], sky_sigma=d["sky_sigma"], exposure_s=d["exposure_s"],
         cadence_min=d["cadence_min"], n_epochs=d["n_epochs"], snr_threshold=d["snr_threshold"],
         seeing_ratio=tuple(d["seeing_ratio"]), astrometric_sigma_px=d["astrometric_sigma_px"],
+        solution_astrometric_sigma_px=d["solution_astrometry_arcsec"] / pixel_scale_arcsec,
+        solution_seeing_frac=d["solution_seeing_frac"],
     )  # fmt: skip
 
 
@@ -156,8 +158,9 @@ def evaluate_detection(
         m["m50_mag"] = m["completeness"]["after_model"]["m50_mag"]
         metrics[name] = m
     metrics["detector_sequence"] = sequence_metrics(
-        candidates, scores["detector_cnn"], d["sequence_target_recall"], link
-    )
+        candidates, scores["detector_cnn"], metrics["detector_cnn"]["threshold_at_target_recall"],
+        d["target_recall"], link,
+    )  # fmt: skip
     metrics["detector_sequence"]["m50_mag"] = metrics["detector_cnn"]["m50_mag"]
     for name, path in metrics_paths.items():
         record = {"model": name, "task": "detection", "survey": survey, **metrics[name]}
