@@ -39,7 +39,10 @@ def _fit(t: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, float, flo
     return float(np.sqrt(np.mean(res * res))), float(coef_x[1]), float(coef_y[1])
 
 
-def link(candidates: pd.DataFrame, settings: LinkSettings | None = None) -> pd.DataFrame:
+def link(
+    candidates: pd.DataFrame, settings: LinkSettings | None = None,
+    seed_pairs: list[tuple[int, int]] | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """All distinct sequences of one field.
 
     ``candidates``: one row per detection with columns ``epoch``, ``t_min``, ``x_ref``,
@@ -47,35 +50,40 @@ def link(candidates: pd.DataFrame, settings: LinkSettings | None = None) -> pd.D
     epochs predicts where the object is at every other epoch; the nearest detection within
     ``gate_px`` there joins, and the sequence is kept when its fit is within
     ``tolerance_px`` and it shares fewer than two detections with a longer or
-    better-fitting sequence. Returns columns ``members`` (tuple of ids, by epoch), ``n``,
-    ``rms_px``, ``vx``, ``vy`` (px per minute).
+    better-fitting sequence. ``seed_pairs``: the pairs of epochs whose detections start
+    sequences (default all pairs). Returns columns ``members`` (tuple of ids, by epoch),
+    ``n``, ``rms_px``, ``vx``, ``vy`` (px per minute).
     """
     settings = settings or LinkSettings()
-    by_epoch = {e: g for e, g in candidates.groupby("epoch")}
+    # Plain arrays per epoch (ids, x, y and the epoch's time): the inner loop runs
+    # (pairs of detections) x (epochs) times, where pandas indexing costs ~100x more.
+    by_epoch = {
+        e: (g["index"].to_numpy(), g["x_ref"].to_numpy(float), g["y_ref"].to_numpy(float),
+            float(g["t_min"].iloc[0]))
+        for e, g in candidates.groupby("epoch")
+    }  # fmt: skip
     epochs = sorted(by_epoch)
     seen: dict[tuple[int, ...], dict] = {}
     tol, gate = settings.tolerance_px, settings.gate_px
-    for a, b in itertools.combinations(epochs, 2):
-        ga, gb = by_epoch[a], by_epoch[b]
-        ta, tb = ga["t_min"].iloc[0], gb["t_min"].iloc[0]
-        for ia, xa, ya in zip(ga["index"], ga["x_ref"], ga["y_ref"], strict=True):
-            for ib, xb, yb in zip(gb["index"], gb["x_ref"], gb["y_ref"], strict=True):
+    pairs = itertools.combinations(epochs, 2) if seed_pairs is None else seed_pairs
+    for a, b in pairs:
+        if a not in by_epoch or b not in by_epoch:
+            continue
+        (ids_a, xs_a, ys_a, ta), (ids_b, xs_b, ys_b, tb) = by_epoch[a], by_epoch[b]
+        for ia, xa, ya in zip(ids_a, xs_a, ys_a, strict=True):
+            for ib, xb, yb in zip(ids_b, xs_b, ys_b, strict=True):
                 if np.hypot(xb - xa, yb - ya) < settings.min_motion_px:
                     continue
                 vx, vy = (xb - xa) / (tb - ta), (yb - ya) / (tb - ta)
-                members = {a: (ia, xa, ya, ta), b: (ib, xb, yb, tb)}
+                members = {a: (int(ia), xa, ya, ta), b: (int(ib), xb, yb, tb)}
                 for e in epochs:
                     if e in members:
                         continue
-                    g = by_epoch[e]
-                    te = g["t_min"].iloc[0]
-                    d = np.hypot(
-                        g["x_ref"] - (xa + vx * (te - ta)), g["y_ref"] - (ya + vy * (te - ta))
-                    )
-                    k = int(np.argmin(d.to_numpy()))
-                    if d.iloc[k] <= gate:
-                        row = g.iloc[k]
-                        members[e] = (int(row["index"]), row["x_ref"], row["y_ref"], te)
+                    ids_e, xs_e, ys_e, te = by_epoch[e]
+                    d = np.hypot(xs_e - (xa + vx * (te - ta)), ys_e - (ya + vy * (te - ta)))
+                    k = int(np.argmin(d))
+                    if d[k] <= gate:
+                        members[e] = (int(ids_e[k]), xs_e[k], ys_e[k], te)
                 if len(members) < settings.min_detections:
                     continue
                 key = tuple(members[e][0] for e in sorted(members))
