@@ -8,6 +8,7 @@ on ``--cores``.
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 
 import numpy as np
@@ -23,3 +24,14 @@ def rng_for(seed: int, stage: str, *keys: int) -> np.random.Generator:
     return np.random.default_rng(
         np.random.SeedSequence([int(seed), stage_key(stage), *map(int, keys)])
     )
+
+
+def unit_hash(key: str) -> float:
+    """A number in [0, 1) from the first 64 bits of SHA-256(key)."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def stable_int(key: str) -> int:
+    """A 64-bit integer from SHA-256(key): a random-stream key for a string id."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")

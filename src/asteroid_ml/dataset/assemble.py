@@ -41,10 +41,10 @@ from asteroid_ml.dataset.injection import (
     inject_sample,
 )
 from asteroid_ml.dataset.sky import sky_statistics
-from asteroid_ml.dataset.splits import SPLITS, negative_splits, object_splits, order_keys, unit_hash
+from asteroid_ml.dataset.splits import SPLITS, negative_splits, object_splits, order_keys
 from asteroid_ml.hips.wcs import batch_geometry
 from asteroid_ml.io import atomic_output, write_json, write_parquet
-from asteroid_ml.seeds import rng_for
+from asteroid_ml.seeds import rng_for, unit_hash
 from asteroid_ml.tables import (
     DATASET_MANIFEST_COLUMNS,
     DATASET_MANIFEST_UNITS,

@@ -9,24 +9,14 @@ the tabular impactor dataset uses exactly the same rule.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from asteroid_ml.seeds import stable_int, unit_hash
+
 #: Split names in the order in which their fractions are accumulated.
 SPLITS = ("train", "val", "test")
-
-
-def unit_hash(key: str) -> float:
-    """A number in [0, 1) from the first 64 bits of SHA-256(key)."""
-    digest = hashlib.sha256(key.encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0**64
-
-
-def stable_int(key: str) -> int:
-    """A 64-bit integer from SHA-256(key): a random-stream key for a string id."""
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
 
 
 def split_of(u: np.ndarray | Iterable[float], fractions: Mapping[str, float]) -> np.ndarray:

@@ -32,9 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from asteroid_ml.dataset.splits import stable_int
 from asteroid_ml.io import write_parquet
-from asteroid_ml.seeds import rng_for
+from asteroid_ml.seeds import rng_for, stable_int
 from asteroid_ml.tables import TARGET_COLUMNS, read_ephemerides
 
 log = logging.getLogger(__name__)
