@@ -43,10 +43,15 @@ class ModelSpec:
         """False for the physics baselines (no model file)."""
         return self.framework != "physics"
 
+    #: The detection stage's saved classifiers: ``cnn`` (a Lightning checkpoint) or
+    #: ``forest`` (joblib); empty for a model with no file of its own (the sequence stage).
+    saved_as: str = ""
+
     @property
     def filename(self) -> str:
         """The file the trained model is saved to and loaded from, in ``models/{name}/``."""
-        return "best.ckpt" if self.framework == "lightning" else "model.joblib"
+        lightning = self.framework == "lightning" or self.saved_as == "cnn"
+        return "best.ckpt" if lightning else "model.joblib"
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -57,10 +62,24 @@ MODELS: dict[str, ModelSpec] = {
             "stamp_rf", "detector", "sklearn", "Stamp random forest", "orange", "--", "images"
         ),
         ModelSpec(
-            "detector_cnn", "detection", "detection", "Triplet CNN", "blue", "-", "candidates"
+            "detector_cnn",
+            "detection",
+            "detection",
+            "Triplet CNN",
+            "blue",
+            "-",
+            "candidates",
+            saved_as="cnn",
         ),
         ModelSpec(
-            "detector_rf", "detection", "detection", "Feature forest", "orange", "--", "candidates"
+            "detector_rf",
+            "detection",
+            "detection",
+            "Feature forest",
+            "orange",
+            "--",
+            "candidates",
+            saved_as="forest",
         ),
         ModelSpec(
             "detector_sequence", "detection", "detection", "Sequences", "black", "-.", "candidates"
@@ -91,6 +110,11 @@ def model_names(task: str | None = None, framework: str | None = None) -> list[s
         for s in MODELS.values()
         if (task is None or s.task == task) and (framework is None or s.framework == framework)
     ]
+
+
+def saved_detection_models() -> list[str]:
+    """The detection stage's classifiers that it saves as files (``saved_as``)."""
+    return [s.name for s in MODELS.values() if s.saved_as]
 
 
 def evaluated_models() -> list[str]:

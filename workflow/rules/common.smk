@@ -1,6 +1,7 @@
 # Included first by the Snakefile and shared by every stage file: config validation, the
 # model registry, shard lists, every input function and the list of final outputs. Stage
 # files (one per stage) hold rules only.
+import glob
 import sys
 from pathlib import Path
 
@@ -14,8 +15,15 @@ from asteroid_ml.config import (
     sources_summary,
     validate_config,
 )
+from asteroid_ml.frames.checks import GLOB_KEYS as FRAME_GLOB_KEYS
+from asteroid_ml.frames.checks import resolve as resolve_frames_glob
 from asteroid_ml.hips.checks import listed_files
-from asteroid_ml.registry import MODELS, evaluated_models, model_names
+from asteroid_ml.registry import (
+    MODELS,
+    evaluated_models,
+    model_names,
+    saved_detection_models,
+)
 from asteroid_ml.simulation.populations import POPULATIONS
 from asteroid_ml.workflow_support import export_source_path
 
@@ -106,6 +114,17 @@ def detection_survey_files(wildcards):
     return shipped_survey_files(REPO / config["detection"]["survey"])
 
 
+def frame_set_files(wildcards):
+    """The files of a frame set (frames.sets.NAME: lights and calibration frames), as local
+    inputs: a changed frame reruns the set."""
+    entry = config["frames"]["sets"][wildcards.frameset]
+    files = []
+    for key in FRAME_GLOB_KEYS:
+        if entry.get(key):
+            files += sorted(glob.glob(resolve_frames_glob(entry[key], REPO)))
+    return [local(f) for f in files]
+
+
 def shard_ids(n):
     return [f"{i:04d}" for i in range(n)]
 
@@ -149,6 +168,7 @@ def cutout_shards(ext):
 # --- models (asteroid_ml.registry) -------------------------------------------------------
 EVAL_MODELS = evaluated_models()
 DETECTION_MODELS = model_names(task="detection")
+SAVED_DETECTION_MODELS = saved_detection_models()
 
 
 def model_file(model):

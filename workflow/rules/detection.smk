@@ -34,6 +34,8 @@ rule evaluate_detection:
     output:
         metrics=expand("results/eval/{model}/metrics.json", model=DETECTION_MODELS),
         scores="results/detection/scores.parquet",
+        models=[model_file(m) for m in SAVED_DETECTION_MODELS],
+        cards=expand("results/models/{model}/card.json", model=SAVED_DETECTION_MODELS),
     log:
         "results/logs/detection/evaluate.log",
     priority: LONGEST_CHAIN_PRIORITY

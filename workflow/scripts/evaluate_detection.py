@@ -13,4 +13,5 @@ with rule_logging(snakemake):
         {Path(p).parent.name: p for p in snakemake.output.metrics},
         snakemake.output.scores,
         threads=snakemake.threads,
+        models_dir=Path(snakemake.output.cards[0]).parent.parent,
     )

@@ -28,6 +28,9 @@ MIN_AREA_PX = 1  # the threshold is on the matched-filter SNR of the peak
 #: Stamps on disk: they are in units of the difference's noise, where float16's 3 significant
 #: digits (0.03 sigma at 50 sigma) are far below the noise; half the size of float32.
 STAMP_STORAGE_DTYPE = np.float16
+#: Triplet stamps are in units of the difference's noise; the classifiers clip them at +-50
+#: sigma (a knob, not physics: it keeps saturated star residuals from dominating a batch).
+STAMP_CLIP_SIGMA = 50.0
 
 #: The features of a candidate (the random forest's inputs), each explained in docs/detection.md.
 FEATURES = (

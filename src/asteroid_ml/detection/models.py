@@ -13,17 +13,13 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from asteroid_ml.detection.candidates import FEATURES
+from asteroid_ml.detection.candidates import FEATURES, STAMP_CLIP_SIGMA
 from asteroid_ml.models.datamodules import N_DIHEDRAL, augment_batch, dihedral
 from asteroid_ml.models.detector import DetectorCNN
 from asteroid_ml.models.training import ProgressLog
 from asteroid_ml.seeds import rng_for
 
 log = logging.getLogger(__name__)
-
-#: Triplet stamps are in units of the difference's noise; clip at +-50 sigma (a knob, not
-#: physics: it keeps saturated star residuals from dominating a batch's statistics).
-STAMP_CLIP_SIGMA = 50.0
 
 
 class TripletDataModule(L.LightningDataModule):
@@ -67,12 +63,14 @@ class _DihedralCollate:
 def train_triplet_cnn(
     stamps: np.ndarray, labels: np.ndarray, split: np.ndarray, work: Path, seed: int,
     max_epochs: int = 20, width: int = 16, batch_size: int = 64,
+    checkpoint: Path | None = None,
 ) -> DetectorCNN:  # fmt: skip
     """The CNN on triplets, trained for the whole cosine schedule (the learning rate reaches 0
     at ``max_epochs``); the val fields' loss is logged, and the val fields set the operating
     point. No early stopping: stopped mid-schedule the weights are those of a high learning
     rate, and the 99 %-recall operating point, set by the lowest-scoring reals, moved with
-    them (docs/decisions.md). Returns the model after the last epoch."""
+    them (docs/decisions.md). Returns the model after the last epoch, also written to
+    ``checkpoint`` (a Lightning checkpoint: weights and hyperparameters) when given."""
     L.seed_everything(
         int(rng_for(seed, "triplet_cnn").integers(2**31)), workers=True, verbose=False
     )
@@ -87,6 +85,11 @@ def train_triplet_cnn(
         default_root_dir=work, num_sanity_val_steps=0,
     )  # fmt: skip
     trainer.fit(model, TripletDataModule(stamps, labels, split, batch_size, seed))
+    if checkpoint is not None:
+        from asteroid_ml.io import atomic_output
+
+        with atomic_output(checkpoint) as tmp:
+            trainer.save_checkpoint(tmp, weights_only=True)
     return model.eval()
 
 

@@ -108,25 +108,27 @@ def _load_candidates(in_dir: str | Path) -> tuple[pd.DataFrame, np.ndarray, pd.D
 
 
 def _train_cnn(
-    d: Mapping[str, Any], candidates: pd.DataFrame, stamps: np.ndarray, work: Path, seed: int
-):
+    d: Mapping[str, Any], candidates: pd.DataFrame, stamps: np.ndarray, work: Path, seed: int,
+    checkpoint: Path | None = None,
+):  # fmt: skip
     """The triplet CNN with the ``detection`` config's settings (trained on the train fields,
-    the whole learning-rate schedule)."""
+    the whole learning-rate schedule), saved to ``checkpoint`` when given."""
     from asteroid_ml.detection.models import train_triplet_cnn
 
     return train_triplet_cnn(
         stamps, candidates["real"].to_numpy(), candidates["split"].to_numpy(), work, seed,
-        max_epochs=d["cnn_max_epochs"], width=d["cnn_width"],
+        max_epochs=d["cnn_max_epochs"], width=d["cnn_width"], checkpoint=checkpoint,
     )  # fmt: skip
 
 
 def evaluate_detection(
     config: Mapping[str, Any], in_dir: str | Path, metrics_paths: Mapping[str, str | Path],
-    scores_path: str | Path, threads: int = 1,
+    scores_path: str | Path, threads: int = 1, models_dir: str | Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Train the forest and the CNN on the train fields; write each detection model's
     ``metrics.json`` (``metrics_paths``: model name -> path; test fields only) and every
-    candidate's scores."""
+    candidate's scores; save both classifiers with their cards under ``models_dir``
+    (:mod:`asteroid_ml.detection.saved`) when given."""
     from asteroid_ml.detection.models import (
         score_features,
         score_triplets,
@@ -138,7 +140,9 @@ def evaluate_detection(
     seed = int(config["seed"])
     forest = train_feature_forest(candidates, seed, threads)
     scores = {"detector_rf": score_features(forest, candidates)}
-    cnn = _train_cnn(d, candidates, stamps, Path(scores_path).parent / "work", seed)
+    saved = _saved_paths(models_dir)
+    cnn = _train_cnn(d, candidates, stamps, Path(scores_path).parent / "work", seed,
+                     saved.get("detector_cnn"))  # fmt: skip
     scores["detector_cnn"] = score_triplets(cnn, stamps)
     link = LinkSettings(
         d["min_detections"], d["link_tolerance_px"], d["min_motion_px"], d["link_gate_px"]
@@ -162,6 +166,8 @@ def evaluate_detection(
         d["target_recall"], link,
     )  # fmt: skip
     metrics["detector_sequence"]["m50_mag"] = metrics["detector_cnn"]["m50_mag"]
+    if saved:
+        _save_classifiers(config, forest, saved, metrics, survey, candidates, in_dir)
     for name, path in metrics_paths.items():
         record = {"model": name, "task": "detection", "survey": survey, **metrics[name]}
         with atomic_output(path) as tmp:
@@ -171,6 +177,52 @@ def evaluate_detection(
             tmp, index=False
         )
     return metrics
+
+
+def _saved_paths(models_dir: str | Path | None) -> dict[str, Path]:
+    """Where the classifiers are saved: ``models_dir/{name}/{file}`` (registry file names)."""
+    from asteroid_ml.registry import MODELS, saved_detection_models
+
+    if models_dir is None:
+        return {}
+    return {n: Path(models_dir) / n / MODELS[n].filename for n in saved_detection_models()}
+
+
+def _save_classifiers(
+    config: Mapping[str, Any], forest, saved: Mapping[str, Path], metrics: Mapping[str, Any],
+    survey: Mapping[str, Any], candidates: pd.DataFrame, in_dir: str | Path,
+) -> None:  # fmt: skip
+    """The forest's file and both cards (the CNN's checkpoint is written by its training)."""
+    from asteroid_ml.detection.saved import (
+        CNN_INPUT,
+        FOREST_INPUT,
+        model_card,
+        save_card,
+        save_forest,
+    )
+    from asteroid_ml.io import sha256_file
+    from asteroid_ml.registry import MODELS
+
+    d = config["detection"]
+    src = Path(in_dir)
+    training = {
+        "candidates": "results/detection/candidates.parquet (simulated epochs of real sky)",
+        "candidates_sha256": sha256_file(src / "candidates.parquet"),
+        "stamps_sha256": sha256_file(src / "stamps.npy"),
+        "n_train": int((candidates["split"] == "train").sum()),
+        "n_val": int((candidates["split"] == "val").sum()),
+        "real_fraction_train": float(candidates.loc[candidates["split"] == "train", "real"].mean()),
+    }
+    survey_model = {
+        **survey, "survey": d["survey"], "fwhm_arcsec": d["fwhm_arcsec"],
+        "snr_threshold": d["snr_threshold"], "zero_point_mag": d["zero_point_mag"],
+    }  # fmt: skip
+    save_forest(forest, saved["detector_rf"])  # the CNN's checkpoint: written by its training
+    inputs = {"cnn": CNN_INPUT, "forest": FOREST_INPUT}
+    for name, path in saved.items():
+        model_input = inputs[MODELS[name].saved_as]
+        card = model_card(name, config, metrics[name], survey_model, training, model_input)
+        save_card(card, path.parent)
 
 
 #: The stamp metrics that :func:`cnn_seed_spread` reports per training.
