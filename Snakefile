@@ -20,6 +20,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/hazard.smk"
 include: "workflow/rules/detection.smk"
+include: "workflow/rules/frames.smk"
 include: "workflow/rules/figures.smk"
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from asteroid_ml import __version__
 from asteroid_ml.config import DEFAULT_CONFIG_PATH
+from asteroid_ml.frames.commands import add_find_movers, add_real_frames
 from asteroid_ml.registry import MODELS, TASKS, evaluated_models, model_names
 
 # --- configuration ---------------------------------------------------------------------
@@ -484,8 +485,9 @@ def _run_detection(args: argparse.Namespace) -> int:
         out = Path(args.out)
         paths = {name: out / name / "metrics.json" for name in model_names("detection")}
         detection.evaluate_detection(
-            config, candidates, paths, candidates / "scores.parquet", args.threads
-        )
+            config, candidates, paths, candidates / "scores.parquet", args.threads,
+            models_dir=args.models,
+        )  # fmt: skip
     else:
         import numpy as np
 
@@ -513,6 +515,9 @@ def _add_detection(subparsers: Any) -> None:
     p.add_argument("--candidates", default="results/detection", help="candidates folder")
     p.add_argument("--ephemerides", nargs="*", default=[], help="ephemeris shards (candidates)")
     p.add_argument("--out", default="results/eval", help="metrics folder (evaluate)")
+    p.add_argument(
+        "--models", default="results/models", help="folder of the saved classifiers (evaluate)"
+    )
     p.add_argument("--seeds", type=int, default=5, help="trainings (seeds)")
     p.add_argument(
         "--out-csv", default="results/detection/cnn_seed_spread.csv", help="table (seeds)"
@@ -636,6 +641,8 @@ COMMANDS = (
     _add_train,
     _add_baseline,
     _add_detection,
+    add_find_movers,
+    add_real_frames,
     _add_evaluate,
     _add_figure,
 )

@@ -98,6 +98,7 @@ def _check_semantics(config: Mapping[str, Any], source: str) -> None:
     from asteroid_ml.dataset.checks import dataset_problems
     from asteroid_ml.detection.checks import detection_problems
     from asteroid_ml.evaluation.checks import evaluation_problems
+    from asteroid_ml.frames.checks import frames_problems
     from asteroid_ml.hips.checks import survey_problems
     from asteroid_ml.simulation.checks import observation_problems, simulation_problems
 
@@ -108,6 +109,7 @@ def _check_semantics(config: Mapping[str, Any], source: str) -> None:
         ("dataset", dataset_problems),
         ("evaluation", evaluation_problems),
         ("detection", lambda c: detection_problems(c, REPO_ROOT)),
+        ("frames", lambda c: frames_problems(c, REPO_ROOT)),
     )
     problems = []
     for section, check in checks:

@@ -105,12 +105,17 @@ class Difference:
 def difference_image(
     reference: np.ndarray, science: np.ndarray, model: SurveyModel,
     reference_stars: pd.DataFrame | None = None, fallback: Registration | None = None,
+    blur_sharper_science: bool = False,
 ) -> Difference:  # fmt: skip
     """Register and PSF-match ``reference`` to ``science`` and subtract.
 
     The matching kernel is the Gaussian that widens the reference PSF (sigma s_ref) to the
     measured science PSF: sigma_k = s_ref sqrt(ratio^2 - 1) (none when the epoch is sharper).
     ``fallback``: the registration to use where the field has too few stars (:func:`register`).
+    ``blur_sharper_science``: when the epoch is sharper than the reference (ratio < 1, as
+    half of a night's frames are against a median of them), blur the *science* to the
+    reference's PSF instead (sigma_k = s_ref sqrt(1 - ratio^2)), so that the difference
+    is PSF-matched either way; the difference then has the reference's PSF.
     """
     ref = reference - np.median(reference)
     sci = science - np.median(science)
@@ -120,6 +125,9 @@ def difference_image(
     kernel_sigma = model.sigma_px * math.sqrt(max(reg.seeing_ratio**2 - 1.0, 0.0))
     matched = ndimage.gaussian_filter(ref, kernel_sigma) if kernel_sigma > 0 else ref.copy()
     matched = ndimage.shift(matched, (reg.dy, reg.dx), order=3, mode="nearest")
+    if blur_sharper_science and reg.seeing_ratio < 1.0:
+        sci = ndimage.gaussian_filter(sci, model.sigma_px * math.sqrt(1.0 - reg.seeing_ratio**2))
+        reg = replace(reg, seeing_ratio=1.0)
     diff = (sci - matched).astype(np.float64)
     return Difference(sci, matched, diff, robust_sigma(diff), reg)
 
