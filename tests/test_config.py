@@ -197,6 +197,24 @@ BAD_CONFIGS = [
         5,
         "detection.min_detections: 5 is more than detection.n_epochs (4)",
     ),
+    (
+        "frame set glob that matches no file",
+        "frames.sets",
+        {"mine": {"frames": "resources/frames/nope/*.fits"}},
+        "frames.sets.mine.frames: 'resources/frames/nope/*.fits' matches no file",
+    ),
+    (
+        "frame set with fewer frames than frames.min_frames",
+        "frames.sets",
+        {"one": {"frames": "resources/frames/M13-blue/M13_blue_0001.fits.gz"}},
+        "frames.sets.one.frames: 'resources/frames/M13-blue/M13_blue_0001.fits.gz' matches 1 files, frames.min_frames is 3",
+    ),
+    (
+        "frame set without frames",
+        "frames.sets",
+        {"mine": {"bias": "x"}},
+        "frames.sets.mine.frames: missing required key",
+    ),
 ]
 
 

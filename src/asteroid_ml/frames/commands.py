@@ -44,7 +44,6 @@ def add_find_movers(subparsers: Any) -> None:
 def run_find_movers_command(args: argparse.Namespace) -> int:
     import torch
 
-    from asteroid_ml.detection.saved import load_detector
     from asteroid_ml.frames.movers import FindSettings, run_find_movers, write_find_movers
     from asteroid_ml.frames.night import FrameSetInputs
 
@@ -52,8 +51,7 @@ def run_find_movers_command(args: argparse.Namespace) -> int:
     settings = FindSettings.from_config(_frames_section(args.config))
     inputs = FrameSetInputs(args.frames, args.bias, args.dark, args.flat, args.pixel_scale,
                             args.saturation)  # fmt: skip
-    detector = load_detector(args.model)
-    result = run_find_movers(inputs, settings, detector)
+    result = run_find_movers(inputs, settings, args.model)
     write_find_movers(result, args.out)
     used = int(result.frames["used"].sum())
     print(f"find-movers: {used} of {len(result.frames)} frames used, {len(result.candidates)} "

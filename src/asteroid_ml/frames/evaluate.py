@@ -68,6 +68,7 @@ SUMMARY_COLUMNS = (
     "frames", "model", "trained_on", "n_candidates", "n_fakes", "recall_at_threshold",
     "fdr_at_target_recall", "completeness_1mag_above_limit", "false_sequences",
     "threshold", "threshold_from", "fdr_ci95_low", "fdr_ci95_high", "real_fraction",
+    "false_positive_rate_at_target_recall",
     "completeness_n", "completeness_ci95_low", "completeness_ci95_high", "n_frames", "n_bogus",
 )  # fmt: skip
 REGIONS_PER_SIDE = 6
@@ -255,6 +256,7 @@ def score_row(
         "fdr_at_target_recall": point["fdr"], "completeness_1mag_above_limit": completeness,
         "false_sequences": len(sequences), "threshold": operating, "threshold_from": operating_from,
         "fdr_ci95_low": low, "fdr_ci95_high": high, "real_fraction": float(labels[test].mean()),
+        "false_positive_rate_at_target_recall": point["false_positive_rate"],
         "completeness_n": len(found), "completeness_ci95_low": ci[0], "completeness_ci95_high": ci[1],
         "n_frames": len(result.night.frames), "n_bogus": int((labels[test] == 0).sum()),
     }  # fmt: skip

@@ -231,7 +231,9 @@ class FindResult:
 
 
 def run_find_movers(inputs: FrameSetInputs, settings: FindSettings, detector) -> FindResult:
-    """The whole chain on one night, in memory (``detector``: a loaded saved classifier)."""
+    """The whole chain on one night, in memory. ``detector``: a loaded saved classifier, or
+    the path of one (loaded after the frames are checked, so that bad frames are reported
+    first)."""
     clock = time.perf_counter()
     seconds = {}
 
@@ -242,6 +244,10 @@ def run_find_movers(inputs: FrameSetInputs, settings: FindSettings, detector) ->
         clock = now
 
     checked = check_inputs(inputs, settings.min_frames, settings.saturation_adu)
+    if isinstance(detector, (str, Path)):
+        from asteroid_ml.detection.saved import load_detector
+
+        detector = load_detector(detector)
     lap("read_and_check")
     night = prepare_night(checked, settings.min_frames, settings.saturation_grow_px)
     lap("calibrate_and_register")
