@@ -43,7 +43,9 @@ def test_job_stops_when_its_parent_is_killed(tmp_path):
         f"echo $! > {pidfile}; wait'])\n"
         "time.sleep(120)\n"
     )
-    parent = subprocess.Popen([sys.executable, "-c", parent_code], start_new_session=True)
+    # the stand-in's command line names snakemake: jobs watch their ancestors up to it
+    parent = subprocess.Popen([sys.executable, "-c", parent_code, "snakemake-stand-in"],
+                              start_new_session=True)  # fmt: skip
     try:
         deadline = time.time() + 30
         while not (pidfile.exists() and pidfile.read_text().strip()) and time.time() < deadline:
@@ -61,6 +63,47 @@ def test_job_stops_when_its_parent_is_killed(tmp_path):
         assert not out.exists() and not list(tmp_path.glob(".out.txt.*"))
     finally:
         os.killpg(parent.pid, signal.SIGKILL) if _alive(parent.pid) else None
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_job_survives_the_shell_that_launched_snakemake(tmp_path):
+    """launcher (a login shell; nohup ... &) -> Snakemake stand-in -> shell -> python job;
+    the launcher exits (SIGKILL, as a closed terminal): the job goes on, since only the
+    processes up to Snakemake own it; then killing Snakemake still stops it."""
+    out = tmp_path / "out.txt"
+    job = tmp_path / "job.py"
+    job.write_text(JOB)
+    pidfile, smkfile = tmp_path / "job.pid", tmp_path / "smk.pid"
+    smk_code = (
+        "import subprocess, sys, time\n"
+        f"p = subprocess.Popen(['/bin/sh', '-c', 'exec {sys.executable} {job} {out} & "
+        f"echo $! > {pidfile}; wait'])\n"
+        "time.sleep(120)\n"
+    )
+    launcher_code = (
+        "import subprocess, sys, time\n"
+        f"p = subprocess.Popen([sys.executable, '-c', {smk_code!r}, 'snakemake-stand-in'])\n"
+        f"open({str(smkfile)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(120)\n"
+    )
+    launcher = subprocess.Popen([sys.executable, "-c", launcher_code], start_new_session=True)
+    try:
+        deadline = time.time() + 30
+        while not (pidfile.exists() and pidfile.read_text().strip()) and time.time() < deadline:
+            time.sleep(0.1)
+        job_pid, smk_pid = int(pidfile.read_text()), int(smkfile.read_text())
+        time.sleep(2)
+        os.kill(launcher.pid, signal.SIGKILL)
+        launcher.wait(timeout=10)
+        time.sleep(4)  # the watchdog looks every second
+        assert _alive(job_pid), "the job died with the shell that launched Snakemake"
+        os.kill(smk_pid, signal.SIGKILL)
+        stopped = time.time()
+        while _alive(job_pid) and time.time() - stopped < 10:
+            time.sleep(0.1)
+        assert not _alive(job_pid), "the job outlived Snakemake"
+    finally:
+        os.killpg(launcher.pid, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:

@@ -142,8 +142,25 @@ def _stat_fields(pid: int) -> list[str] | None:
         return None
 
 
+#: The processes that own a job: Snakemake (any process whose command line names it) or a
+#: batch system's job step. A job watches its ancestors up to the first of these, and no
+#: further: the shell that launched Snakemake may exit (nohup, setsid, a closed terminal).
+OWNERS = ("snakemake", "slurmstepd")
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
+    except OSError:
+        return ""
+
+
 def _ancestors(levels: int = 4) -> list[tuple[int, str]]:
-    """(pid, start time) of this process's parent, grandparent... up to ``levels``, not init."""
+    """(pid, start time) of this process's parent, grandparent... up to and including the
+    first that owns the job (:data:`OWNERS`), at most ``levels``, never init. Without an
+    owner among them (a job started by hand), the parent alone."""
     chain, pid = [], os.getpid()
     for _ in range(levels):
         fields = _stat_fields(pid)
@@ -154,7 +171,9 @@ def _ancestors(levels: int = 4) -> list[tuple[int, str]]:
         if pid <= 1 or parent is None:
             break
         chain.append((pid, parent[19]))
-    return chain
+        if any(owner in _command_line(pid) for owner in OWNERS):
+            return chain
+    return chain[:1]
 
 
 def watch_ancestors(
