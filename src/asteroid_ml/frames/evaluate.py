@@ -322,7 +322,7 @@ def evaluate_frame_set(
     with atomic_output(out / "fakes.parquet") as tmp:
         fakes.to_parquet(tmp, index=False)
     target = float(config["detection"]["target_recall"])
-    scores_a = score_triplets(detector.model, stamps)
+    scores_a = detector.score(stamps, table)
     rows = [score_row(name, "detector_cnn", "simulation", table, scores_a, fakes, detector.threshold,
                       "simulated val fields (the saved card)", target, result, settings, seed)]  # fmt: skip
     split = table["split"].to_numpy()
