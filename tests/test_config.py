@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 
@@ -247,6 +248,47 @@ def test_load_config_errors_name_the_file(tmp_path):
     listy.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="list.yaml: top level must be a mapping"):
         load_config(listy)
+    with pytest.raises(ConfigError, match=r"nope: is a folder, not a YAML config file"):
+        load_config(tmp_path / "nope" if (tmp_path / "nope").mkdir() is None else None)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("seed: 1 # caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin.yaml: not UTF-8 text \(byte 13\)"):
+        load_config(latin)
+
+
+@pytest.mark.parametrize(
+    "text, line, first",
+    [
+        ("seed: 1\nepoch_jd_tdb: 2459000.5\nseed: 2\n", 3, 1),
+        ("survey:\n  shards: 2\nfigures:\n  dpi: 100\nsurvey:\n  shards: 3\n", 5, 1),
+        ("survey:\n  shards: 2\n  shards: 3\n", 3, 2),
+    ],
+)
+def test_a_key_given_twice_is_refused_with_file_and_line(tmp_path, text, line, first):
+    """YAML keeps the last of two equal keys silently (a second seed, two survey sections):
+    the file and the line of the second are named (docs/errors.md)."""
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(text)
+    with pytest.raises(ConfigError, match=rf"twice.yaml: line {line}: key '\w+' given twice in one "
+                                          rf"mapping \(first on line {first}\)"):  # fmt: skip
+        load_config(twice)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["epoch_jd_tdb", "observations.exposure_s", "simulation.timestep_days",
+     "dataset.split_fractions.train", "evaluation.snr_bin_edges"],
+)  # fmt: skip
+def test_non_finite_numbers_are_refused_naming_the_key(test_config_raw, key):
+    """.nan passes JSON schema's range checks (NaN compares false): refused, key named."""
+    value = [0.0, float("nan"), 20.0] if key == "evaluation.snr_bin_edges" else float("nan")
+    shown = f"{key}[1]" if key == "evaluation.snr_bin_edges" else key
+    with pytest.raises(
+        ConfigError, match=rf"my.yaml: {re.escape(shown)}: nan is not a finite number"
+    ):
+        validate_config(_set(test_config_raw, key, value), source="my.yaml")
+    with pytest.raises(ConfigError, match="inf is not a finite number"):
+        validate_config(_set(test_config_raw, "observations.exposure_s", float("inf")), source="m")
 
 
 def test_a_configfile_is_an_overlay_and_says_where_each_key_came_from(repo, tmp_path):

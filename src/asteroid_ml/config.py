@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -80,6 +81,12 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[s
 
     Raises :class:`ConfigError` listing every problem as ``source: dotted.key: reason``.
     """
+    non_finite = list(_non_finite(config))
+    if non_finite:
+        lines = "\n".join(
+            f"  {source}: {key}: {value} is not a finite number" for key, value in non_finite
+        )
+        raise ConfigError(f"invalid configuration ({len(non_finite)} problem(s)):\n{lines}")
     schema = load_schema()
     validator_cls = jsonschema.validators.validator_for(schema)
     validator = validator_cls(schema)
@@ -91,6 +98,19 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[s
     _fill_defaults(filled, schema)
     _check_semantics(filled, source)
     return filled
+
+
+def _non_finite(value: Any, path: tuple = ()) -> Iterator[tuple[str, float]]:
+    """(dotted key, value) of every NaN or infinite number: YAML's ``.nan`` and ``.inf`` are
+    numbers to JSON schema, and pass every range check."""
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            yield from _non_finite(sub, (*path, key))
+    elif isinstance(value, (list, tuple)):
+        for i, sub in enumerate(value):
+            yield from _non_finite(sub, (*path, i))
+    elif isinstance(value, float) and not math.isfinite(value):
+        yield _dotted(path), value
 
 
 def _check_semantics(config: Mapping[str, Any], source: str) -> None:
@@ -120,14 +140,41 @@ def _check_semantics(config: Mapping[str, Any], source: str) -> None:
         raise ConfigError(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the
+    last one silently: a second ``seed:`` or ``survey:`` section would win unseen)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(
+                    f"line {line}: key {key!r} given twice in one mapping (first on line "
+                    f"{seen[key]}); YAML would keep the last silently"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """One YAML config file as a mapping (not validated); errors name the file."""
+    """One YAML config file as a mapping (not validated); errors name the file (and the
+    line of a key given twice)."""
     path = Path(path)
     try:
-        with open(path) as fh:
-            raw = yaml.safe_load(fh)
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.load(fh, Loader=_UniqueKeyLoader)  # a SafeLoader
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {path}") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{path}: is a folder, not a YAML config file") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}): not a YAML config file"
+        ) from exc
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
