@@ -199,6 +199,24 @@ BAD_CONFIGS = [
         "detection.min_detections: 5 is more than detection.n_epochs (4)",
     ),
     (
+        "a trillion impactors",
+        "simulation.impactor.n",
+        1_000_000_000_000,
+        "simulation.impactor.n: 1000000000000 is greater than the maximum of 10000000",
+    ),
+    (
+        "more cutout shards than four-digit ids",
+        "survey.shards",
+        100_000,
+        "survey.shards: 100000 is greater than the maximum of 9999",
+    ),
+    (
+        "more cutout shards than targets",
+        "survey.shards",
+        5000,
+        "survey.shards: 5000 shards for at most 200 cutout targets (100 objects x 2 epochs)",
+    ),
+    (
         "frame set glob that matches no file",
         "frames.sets",
         {"mine": {"frames": "resources/frames/nope/*.fits"}},

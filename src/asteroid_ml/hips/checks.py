@@ -23,6 +23,16 @@ def survey_problems(config: Mapping[str, Any], repo_root: Path) -> list[str]:
 
     survey = config["survey"]
     problems = []
+    if "simulation" in config and "observations" in config:
+        sim = config["simulation"]
+        n_epochs = int(config["observations"].get("n_epochs", 1))
+        targets = (sim["impactor"]["n"] + sim["background"]["n"]) * n_epochs
+        if survey["shards"] > targets:
+            problems.append(
+                f"survey.shards: {survey['shards']} shards for at most {targets} cutout targets "
+                f"({sim['impactor']['n'] + sim['background']['n']} objects x {n_epochs} epochs) "
+                "would leave shards empty"
+            )
     location = str(survey["location"])
     if "://" not in location:
         folder = Path(location) if Path(location).is_absolute() else repo_root / location
