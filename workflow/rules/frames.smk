@@ -62,4 +62,6 @@ rule real_frames_summary:
 if FRAME_SETS:
     FINAL_OUTPUTS.extend(rules.real_frames_summary.output)
     # the plain pattern: expand() refuses the storage-wrapped outputs of a remote run
-    FINAL_OUTPUTS.extend(expand("results/frames/{frameset}/movers.png", frameset=FRAME_SETS))
+    FINAL_OUTPUTS.extend(
+        expand("results/frames/{frameset}/movers.png", frameset=FRAME_SETS)
+    )
