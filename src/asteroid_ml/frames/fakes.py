@@ -27,6 +27,8 @@ from asteroid_ml.frames.night import Night
 #: Gaussian of the measured FWHM).
 PSF_SIDE_FWHM = 6.0
 MIN_PSF_STARS = 5
+#: Fakes pass points at least this many FWHM apart (two fakes must not blend).
+FAKE_SEPARATION_FWHM = 4.0
 #: Gain (e- per ADU) when the header gives none (EGAIN or GAIN).
 DEFAULT_GAIN = 1.0
 
@@ -147,20 +149,31 @@ def draw_movers(
     night: Night, limit_mag: float, rates: np.ndarray, settings: FakeSettings,
     rng: np.random.Generator,
 ) -> pd.DataFrame:  # fmt: skip
-    """Movers on the grid: start uniform over the frames' common area at t = 0, rate (arcsec
-    per min) and direction from the population, instrumental magnitude uniform within
-    [limit - mag_below_limit, limit + mag_above_limit] of ``limit_mag``."""
+    """Movers on the grid: each passes a point drawn uniformly over the grid at a time drawn
+    uniformly over the night, with a rate (arcsec per min) from the population, a uniform
+    direction, and an instrumental magnitude uniform within [limit - mag_below_limit, limit +
+    mag_above_limit] of ``limit_mag``. The points are at least :data:`FAKE_SEPARATION_FWHM`
+    FWHM apart, so that two fakes do not blend into one candidate (a slow mover stays near
+    its point all night); fewer movers are drawn when the grid holds no more."""
     ny, nx = night.registered.shape[1:]
     n = settings.movers
+    separation = FAKE_SEPARATION_FWHM * night.fwhm_px
+    candidates = np.column_stack([rng.uniform(0, nx, 20 * n), rng.uniform(0, ny, 20 * n)])
+    points: list[np.ndarray] = []
+    for point in candidates:
+        if all(np.hypot(*(point - p)) >= separation for p in points):
+            points.append(point)
+            if len(points) == n:
+                break
+    n = len(points)
+    xm, ym = np.array(points).T if n else (np.zeros(0), np.zeros(0))
     rate = rng.choice(rates, n)
     angle = rng.uniform(0, 2 * math.pi, n)
     speed = rate / night.pixel_scale_arcsec
-    span = float(night.t_min[-1])
-    x_end, y_end = rng.uniform(0, nx, n), rng.uniform(0, ny, n)
+    when = rng.uniform(0, 1, n) * float(night.t_min[-1])
     vx, vy = speed * np.cos(angle), speed * np.sin(angle)
     return pd.DataFrame({
-        "mover": np.arange(n), "x0": x_end - vx * span * rng.uniform(0, 1, n),
-        "y0": y_end - vy * span * rng.uniform(0, 1, n), "vx": vx, "vy": vy,
+        "mover": np.arange(n), "x0": xm - vx * when, "y0": ym - vy * when, "vx": vx, "vy": vy,
         "rate_arcsec_min": rate,
         "mag": rng.uniform(limit_mag - settings.mag_below_limit, limit_mag + settings.mag_above_limit, n),
     })  # fmt: skip
