@@ -255,6 +255,14 @@ def test_bad_config_stops_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_nested_config_override_keeps_its_type(tmp_path):
+    """`--config 'figures={"dpi": 150}'`: Snakemake hands the nested 150 over as '150';
+    the workflow gives it back its YAML type, so the documented override validates."""
+    result = snakemake(tmp_path, "--dry-run", "--config", 'figures={"dpi": 150}', timeout=120)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert "is not of type" not in result.stdout + result.stderr
+
+
 def test_shipped_files_are_not_outputs():
     # results/ is for outputs only: nothing under it is tracked by git
     tracked = subprocess.run(

@@ -182,6 +182,24 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return raw
 
 
+def typed_overrides(value: Any) -> Any:
+    """``snakemake --config`` values with their YAML types: Snakemake types a top-level
+    ``key=value`` but hands the leaves of a nested one (``figures={"dpi": 150}``) over as
+    strings; each string leaf that YAML reads as a number, boolean or null becomes one."""
+    if isinstance(value, Mapping):
+        return {k: typed_overrides(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [typed_overrides(v) for v in value]
+    if isinstance(value, str):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        if isinstance(parsed, (bool, int, float)) or parsed is None:
+            return parsed
+    return value
+
+
 def overlay(layers: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
     """Merge config layers, later over earlier, key by key (nested sections included).
 

@@ -12,7 +12,9 @@ sys.path.insert(0, str(REPO / "src"))
 from asteroid_ml.config import (
     config_layers,
     key_sources,
+    overlay,
     sources_summary,
+    typed_overrides,
     validate_config,
 )
 from asteroid_ml.frames.checks import GLOB_KEYS as FRAME_GLOB_KEYS
@@ -37,7 +39,10 @@ CONFIG_LAYERS = config_layers(
     replace_default=workflow.config_settings.replace_workflow_config,
 )
 if workflow.config_settings.config:
-    CONFIG_LAYERS.append(("--config", dict(workflow.config_settings.config)))
+    # nested --config values arrive as strings: give them their YAML types
+    OVERRIDES = typed_overrides(dict(workflow.config_settings.config))
+    CONFIG_LAYERS.append(("--config", OVERRIDES))
+    config.update(overlay([("", config), ("--config", OVERRIDES)]))
 config.update(validate_config(config, source=CONFIG_LAYERS[-1][0]))
 if workflow.is_main_process:
     print(
