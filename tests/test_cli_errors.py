@@ -37,6 +37,16 @@ def inputs(tmp_path):
     (tmp_path / "norows.csv").write_text("ra,dec\n")
     (tmp_path / "one.csv").write_text("ra,dec\n10,10\n")
     (tmp_path / "truncated.parquet").write_bytes(b"PAR1" + b"\0" * 100)
+    blank = [list(r) for r in rows[:3]]
+    blank[2][rows[0].index("pdes")] = ""
+    with (tmp_path / "blank.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows(blank)
+    twice = [rows[0], rows[1], rows[1]]
+    with (tmp_path / "twice.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows(twice)
+    (tmp_path / "catalog.parquet").write_bytes(
+        b"PAR1\x15\x04\x15\x80\x01\xff\xfe" + bytes(range(256)) * 4
+    )
     return tmp_path
 
 
@@ -61,6 +71,14 @@ CASES = [
      "--end", "2020-02-01"), "garbage.csv: column 'a', row 3 (1865): 'banana' is not a number"),
     ("empty catalog", _close("--catalog", "{dir}/empty.csv", "--start", "2020-01-01", "--end",
      "2020-02-01"), "empty.csv: empty file, not an SBDB-style CSV catalog"),
+    ("blank designation", _close("--catalog", "{dir}/blank.csv", "--start", "2020-01-01", "--end",
+     "2020-02-01"), "blank.csv: column 'pdes', row 3: empty designation"),
+    ("designation twice", _close("--catalog", "{dir}/twice.csv", "--start", "2020-01-01", "--end",
+     "2020-02-01"), "appears more than once (rows 2, 3)"),
+    ("a Parquet file as catalog", _close("--catalog", "{dir}/catalog.parquet", "--start", "2020-01-01",
+     "--end", "2020-02-01"), "catalog.parquet: not an SBDB-style CSV catalog (binary or Parquet?)"),
+    ("NaN distance", _close("--elements", GOOD, "--epoch", "2459000.5", "--start", "2020-01-01",
+     "--end", "2020-02-01", "--max-dist-au=nan"), "--max-dist-au must be a positive number of au, got nan"),
     ("RA 400", _cutouts("{dir}/ra400.csv"), "column 'ra_deg' has values outside [0, 360) deg (row 0: 400)"),
     ("RA -10", _cutouts("{dir}/ra-10.csv"), "column 'ra_deg' has values outside [0, 360) deg (row 0: -10)"),
     ("no target rows", _cutouts("{dir}/norows.csv"), "norows.csv: no target rows"),

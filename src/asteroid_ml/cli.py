@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -129,8 +130,8 @@ def _run_close_approaches(args: argparse.Namespace) -> int:
         parse_iso_tdb,
     )
 
-    if args.max_dist_au <= 0:
-        raise ValueError("--max-dist-au must be positive")
+    if not (math.isfinite(args.max_dist_au) and args.max_dist_au > 0):
+        raise ValueError(f"--max-dist-au must be a positive number of au, got {args.max_dist_au}")
     start = parse_iso_tdb(args.start, "--start")
     end = parse_iso_tdb(args.end, "--end")
     if args.elements is not None:

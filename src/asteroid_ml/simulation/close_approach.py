@@ -502,9 +502,12 @@ def load_catalog(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"catalog not found: {path}")
     try:
-        cat = pd.read_csv(path, low_memory=False)
+        # designations are text: a blank one must not turn '2101' into 2101.0
+        cat = pd.read_csv(path, low_memory=False, dtype={"pdes": str, "des": str})
     except pd.errors.EmptyDataError as exc:
         raise ValueError(f"{path}: empty file, not an SBDB-style CSV catalog") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not an SBDB-style CSV catalog (binary or Parquet?)") from exc
     missing = [k for k in (*ELEMENT_KEYS, "epoch") if k not in cat.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}")
@@ -512,7 +515,16 @@ def load_catalog(path: str | os.PathLike[str]) -> pd.DataFrame:
     if des_col is None:
         raise ValueError(f"{path}: need a 'pdes' or 'des' column")
     cat = cat.rename(columns={des_col: "des"})
+    blank = cat["des"].isna() | (cat["des"].astype(str).str.strip() == "")
+    if blank.any():
+        row = int(np.flatnonzero(blank.to_numpy())[0])
+        raise ValueError(f"{path}: column {des_col!r}, row {row + 2}: empty designation")
     cat["des"] = cat["des"].astype(str).str.strip()
+    twice = cat["des"].duplicated(keep=False)
+    if twice.any():
+        rows = np.flatnonzero(twice.to_numpy()) + 2
+        raise ValueError(f"{path}: designation {cat['des'][twice].iloc[0]!r} appears more than "
+                         f"once (rows {', '.join(map(str, rows[:5]))})")  # fmt: skip
     if cat.empty:
         raise ValueError(f"{path}: the catalog has no rows")
     for column in (*ELEMENT_KEYS, "epoch"):
