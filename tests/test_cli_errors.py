@@ -86,6 +86,8 @@ CASES = [
     ("negative pixel scale", _cutouts("{dir}/one.csv", "--pixel-scale", "-1"), "--pixel-scale: must be a positive number of arcsec, got -1"),
     ("truncated shard", ["ephemerides", "--sim", "{dir}/truncated.parquet", "--output", "{out}/e.parquet"],
      "truncated.parquet: simulation shard is not a readable Parquet file"),
+    ("targets given as a simulation shard", ["ephemerides", "--sim", "{dir}/one.csv", "--output",
+     "{out}/e.parquet"], "one.csv: simulation shard lacks column(s) object_id, population, epoch_jd_tdb"),
     ("detection without ephemerides", ["detection", "candidates", "--candidates", "{out}"],
      "--ephemerides: give the ephemeris shards (results/ephemerides/)"),
     ("detection seed spread of no training", ["detection", "seeds", "--seeds", "0", "--candidates",

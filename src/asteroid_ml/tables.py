@@ -132,7 +132,14 @@ def read_table(
     if not os.path.exists(path):
         raise FileNotFoundError(f"{what} not found: {path}")
     if str(path).endswith(".csv"):
-        return pd.read_csv(path, low_memory=False)
+        try:
+            table = pd.read_csv(path, low_memory=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: {what} is not a readable CSV file ({exc})") from exc
+        missing = [c for c in columns or () if c not in table.columns]
+        if missing:
+            raise ValueError(f"{path}: {what} lacks column(s) {', '.join(missing)}")
+        return table
     try:
         schema = pq.read_schema(path)
     except Exception as exc:  # pyarrow.ArrowInvalid and friends: truncated or not Parquet
