@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,8 @@ def inputs(tmp_path):
     (tmp_path / "norows.csv").write_text("ra,dec\n")
     (tmp_path / "one.csv").write_text("ra,dec\n10,10\n")
     (tmp_path / "truncated.parquet").write_bytes(b"PAR1" + b"\0" * 100)
+    (tmp_path / "notiles").mkdir()
+    shutil.copy(SURVEY / "properties", tmp_path / "notiles" / "properties")
     blank = [list(r) for r in rows[:3]]
     blank[2][rows[0].index("pdes")] = ""
     with (tmp_path / "blank.csv").open("w", newline="") as fh:
@@ -79,6 +82,8 @@ CASES = [
      "--end", "2020-02-01"), "catalog.parquet: not an SBDB-style CSV catalog (binary or Parquet?)"),
     ("NaN distance", _close("--elements", GOOD, "--epoch", "2459000.5", "--start", "2020-01-01",
      "--end", "2020-02-01", "--max-dist-au=nan"), "--max-dist-au must be a positive number of au, got nan"),
+    ("survey without tiles", ["cutouts", "--survey", "{dir}/notiles", "--targets", "{dir}/one.csv",
+     "--output", "{out}"], "notiles: no tile covers any of the 1 targets (every cutout would be blank)"),
     ("RA 400", _cutouts("{dir}/ra400.csv"), "column 'ra_deg' has values outside [0, 360) deg (row 0: 400)"),
     ("RA -10", _cutouts("{dir}/ra-10.csv"), "column 'ra_deg' has values outside [0, 360) deg (row 0: -10)"),
     ("no target rows", _cutouts("{dir}/norows.csv"), "norows.csv: no target rows"),

@@ -170,6 +170,8 @@ def _positive_int(text: str) -> int:
 
 def _run_cutouts(args: argparse.Namespace) -> int:
     """``asteroid-ml cutouts``: extract cutouts around every row of a targets table."""
+    import numpy as np
+
     from asteroid_ml.hips import extract_cutouts, open_survey
     from asteroid_ml.hips.workflow import (
         check_cutout_request,
@@ -196,6 +198,11 @@ def _run_cutouts(args: argparse.Namespace) -> int:
         order=args.order,
         workers=args.workers,
     )
+    if len(batch) and bool(np.isnan(batch.images).all()):
+        raise ValueError(
+            f"--survey {args.survey}: no tile covers any of the {len(batch)} targets (every "
+            "cutout would be blank): check the survey folder and the targets' RA/Dec"
+        )
     output = Path(args.output)
     write_cutout_outputs(
         batch.images,
