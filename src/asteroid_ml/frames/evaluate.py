@@ -47,6 +47,7 @@ from asteroid_ml.frames.fakes import (
     empirical_psf,
     inject,
     limit_flux,
+    matched_response,
     positions,
 )
 from asteroid_ml.frames.movers import (
@@ -160,12 +161,20 @@ def match_fakes(candidates: pd.DataFrame, fakes: pd.DataFrame, radius: float) ->
     return found
 
 
-def fake_limit(noise: pd.Series, psf: np.ndarray, snr: float, fake) -> float:
-    """The detection limit (counts) of one fake: its frame's matched filter and noise, its
-    own trail (:func:`~asteroid_ml.frames.fakes.limit_flux`)."""
-    kernel = gaussian_kernel(noise["kernel_sigma_px"])
-    return limit_flux(psf, kernel, noise["noise"], noise["noise_ratio"], snr,
-                      (fake.trail_x, fake.trail_y))  # fmt: skip
+def fake_limits(
+    fakes: pd.DataFrame, noise: pd.DataFrame, psfs: list[np.ndarray], snr: float
+) -> np.ndarray:
+    """The detection limit (counts) of each fake: its frame's matched filter and noise, its
+    own trail (:func:`~asteroid_ml.frames.fakes.limit_flux`); each frame's kernel and PSF
+    response computed once."""
+    kernels = [gaussian_kernel(sigma) for sigma in noise["kernel_sigma_px"]]
+    responses = [matched_response(p, k) for p, k in zip(psfs, kernels, strict=True)]
+    return np.array([
+        limit_flux(psfs[f.epoch], kernels[f.epoch], noise["noise"].iloc[f.epoch],
+                   noise["noise_ratio"].iloc[f.epoch], snr, (f.trail_x, f.trail_y),
+                   responses[f.epoch])
+        for f in fakes.itertuples()
+    ])  # fmt: skip
 
 
 def inject_realisations(
@@ -190,9 +199,8 @@ def inject_realisations(
             for k in range(len(night.frames))
         }
         cand, st, _ = night_candidates(night, result.settings, result.templates, sciences)
-        limits = [fake_limit(result.noise.iloc[row.epoch], psfs[row.epoch], snr, row)
-                  for row in fakes.itertuples()]  # fmt: skip
-        fakes["delta_mag"] = -2.5 * np.log10(fakes["flux"] / np.array(limits))
+        limits = fake_limits(fakes, result.noise, psfs, snr)
+        fakes["delta_mag"] = -2.5 * np.log10(fakes["flux"] / limits)
         fakes["found"] = match_fakes(cand, fakes, radius)
         fakes["realisation"] = r
         hit = fakes[fakes["found"] >= 0]

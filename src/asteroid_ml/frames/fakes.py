@@ -103,9 +103,17 @@ def render(psf: np.ndarray, x: float, y: float, flux: float, trail: tuple[float,
     return (slice(sy0, sy1), slice(sx0, sx1)), out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0]
 
 
+def matched_response(psf: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """The correlation of a frame's PSF with its matched-filter kernel: what
+    :func:`limit_flux` samples along a trail (one per frame, not one per fake)."""
+    from scipy import signal
+
+    return signal.correlate(psf, kernel, mode="full")
+
+
 def limit_flux(
     psf: np.ndarray, kernel: np.ndarray, noise: float, noise_ratio: float, snr: float,
-    trail: tuple[float, float] = (0.0, 0.0),
+    trail: tuple[float, float] = (0.0, 0.0), response: np.ndarray | None = None,
 ) -> float:  # fmt: skip
     """Flux (counts) of a source that the detection step finds at exactly ``snr``: sep's
     matched filter ``kernel`` on a difference of per-pixel noise ``noise`` whose filtered
@@ -113,10 +121,9 @@ def limit_flux(
     (:func:`~asteroid_ml.detection.candidates.filtered_noise_ratio`), for a source of shape
     ``psf`` trailed by ``trail`` (px): F = snr noise ratio sqrt(sum K^2) / sum(T K), with
     T the trailed PSF centred on the kernel. A trailed source spreads its flux beyond the
-    kernel, so its limit is brighter than a point source's (trailing loss)."""
-    from scipy import signal
-
-    correlation = signal.correlate(psf, kernel, mode="full")
+    kernel, so its limit is brighter than a point source's (trailing loss). ``response``:
+    :func:`matched_response` of ``psf`` and ``kernel``, when already computed."""
+    correlation = matched_response(psf, kernel) if response is None else response
     centre = (np.array(correlation.shape) - 1) / 2.0
     length = math.hypot(*trail)
     n = max(1, int(math.ceil(2 * length)))
