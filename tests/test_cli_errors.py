@@ -120,3 +120,31 @@ def test_worker_count_must_be_positive(inputs, workers, capsys):
         main([a.replace("{out}", str(inputs / "out")) for a in argv])
     assert info.value.code == 2
     assert f"argument --workers: must be at least 1, got {workers}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("failing", ["npy", "manifest"])
+def test_cutouts_on_a_full_disk_name_the_output_and_leave_nothing(
+    inputs, capsys, monkeypatch, failing
+):
+    """numpy reports a short write as ``614400 requested and 133088 written`` (no errno); the
+    line names the output and the free space, and no folder or half of the pair is left
+    (docs/errors.md row 79)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    def short_write(*args, **kwargs):
+        raise OSError("614400 requested and 133088 written")
+
+    if failing == "npy":
+        monkeypatch.setattr(np, "save", short_write)
+    else:
+        monkeypatch.setattr(pq, "write_table", short_write)
+    (inputs / "covered.csv").write_text("ra,dec\n0.5,4.8\n")  # inside tile Npix304
+    out = inputs / "out" / "deeper"
+    argv = [a.replace("{out}", str(out)) for a in _cutouts(str(inputs / "covered.csv"))]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]
+    assert f"{out}/" in err[0] and "not written, the disk is full (" in err[0], err
+    assert "MiB free on" in err[0]
+    assert not (inputs / "out").exists()

@@ -463,3 +463,66 @@ def test_cutout_jobs_track_the_shipped_tiles(repo):
     assert cutouts, result.stdout[-2000:]
     for block in cutouts:
         assert "resources/hips/DSS2Red/Norder3/Dir0/Npix304.fits" in block
+
+
+def test_sha256sums_line_without_a_space_names_file_and_line(repo, tmp_path, test_config_raw):
+    """A SHA256SUMS line that is not ``<digest> <name>`` (docs/errors.md row 77)."""
+    import shutil
+
+    survey = tmp_path / "DSS2Red"
+    shutil.copytree(repo / "resources" / "hips" / "DSS2Red", survey)
+    sums = survey / "SHA256SUMS"
+    lines = sums.read_text().splitlines()
+    lines[1] = lines[1].replace("  ", "")
+    sums.write_text("\n".join(lines) + "\n")
+    bad = _set(test_config_raw, "survey.location", str(survey))
+    with pytest.raises(ConfigError) as info:
+        validate_config(bad)
+    assert f"survey.location: {sums}: line 2 is not '<sha256 hex digest> <file name>'" in str(
+        info.value
+    )
+
+
+def test_survey_location_too_long_for_the_file_system(test_config_raw):
+    """A 5,000-character survey.location gave only ``[Errno 36] File name too long``
+    (docs/errors.md row 78)."""
+    bad = _set(test_config_raw, "survey.location", "x" * 5000)
+    with pytest.raises(ConfigError) as info:
+        validate_config(bad)
+    message = str(info.value)
+    assert "survey.location: cannot look at " in message
+    assert "(5000 characters)" not in message  # the repository prefix counts too
+    assert "characters) (File name too long)" in message and len(message) < 400
+
+
+def test_relative_paths_resolve_against_the_given_checkout(repo, tmp_path, test_config_raw):
+    """Relative survey paths are checked against the checkout running the workflow (``base``),
+    not the one the package is installed from."""
+    import shutil
+
+    (tmp_path / "resources" / "hips").mkdir(parents=True)
+    validate_config(test_config_raw, base=repo)
+    with pytest.raises(ConfigError) as info:
+        validate_config(test_config_raw, base=tmp_path)
+    assert f"no HiPS survey at {tmp_path}/resources/hips/DSS2Red" in str(info.value)
+    for name in ("DSS2Red", "POSS2-HorseHead"):
+        shutil.copytree(repo / "resources" / "hips" / name, tmp_path / "resources" / "hips" / name)
+    shutil.copytree(repo / "resources" / "frames", tmp_path / "resources" / "frames")
+    validate_config(test_config_raw, base=tmp_path)
+
+
+def test_far_epoch_announces_the_catalog_move_with_its_cost(repo):
+    """An epoch of 1900 made each forward_catalog job propagate silently for > 9 min: the
+    workflow now says so before any job, with the expected cost (docs/errors.md row 76)."""
+    from asteroid_ml.simulation.forward import catalog_move_warning
+
+    catalog = repo / "resources" / "neo" / "neos-2020.csv"
+    assert (
+        catalog_move_warning({"epoch_jd_tdb": 2459000.5, "hazard": {"catalog_shards": 2}}, catalog)
+        == ""
+    )
+    line = catalog_move_warning(
+        {"epoch_jd_tdb": 2415021.0, "hazard": {"catalog_shards": 2}}, catalog
+    )
+    assert "lies up to 121 yr from the element epochs" in line
+    assert "about 17 min per job" in line

@@ -26,7 +26,12 @@ def test_atomic_output_leaves_nothing_on_failure(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("boom")
     assert not target.exists()
-    assert list(target.parent.iterdir()) == []
+    assert not target.parent.exists()  # the folder it made is removed too
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(RuntimeError):
+        with atomic_output(tmp_path / "kept" / "out.txt") as tmp:
+            raise RuntimeError("boom")
+    assert (tmp_path / "kept").is_dir() and list((tmp_path / "kept").iterdir()) == []
 
 
 def test_atomic_output_replaces_existing(tmp_path):

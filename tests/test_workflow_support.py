@@ -245,3 +245,37 @@ def test_failure_line_is_one_write_cut_to_a_pipe_buffer(tmp_path):
     assert ours[0].endswith("...") and len(ours[0].encode()) + 1 <= select.PIPE_BUF
     assert "Traceback" not in done.stderr
     assert "x" * 10000 in (tmp_path / "job.log").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.workflow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_background_run_outlives_the_shell_that_started_it(tmp_path):
+    """``nohup snakemake ... &`` from a shell that exits at once (a logout): the real
+    Snakemake's job finishes and writes its output (jobs had watched the launching shell
+    and stopped 6 s after it exited)."""
+    # an impactor shard over 500 yr: the job runs for many seconds after the shell is gone
+    target = "results/sim/impactor/shard-0000.parquet"
+    longer = tmp_path / "longer.yaml"
+    longer.write_text("simulation: {impactor: {n: 40, shards: 2, window_end_years: 500}}\n")
+    snakemake = Path(sys.executable).with_name("snakemake")
+    script = (
+        f"cd {tmp_path}\n"
+        f"nohup {snakemake} {target} --snakefile {REPO / 'Snakefile'} "
+        f"--cores 1 --configfile {REPO / 'config' / 'test.yaml'} {longer} > run.log 2>&1 &\n"
+        "echo $! > snakemake.pid\n"
+        # exit (a logout) once the first job runs, as a terminal closed after starting it
+        "until [ -s results/logs/simulate/impactor-0000.log ]; do sleep 0.1; done\n"
+        "exit 0\n"
+    )
+    shell = subprocess.run(["/bin/bash", "-c", script], timeout=120, start_new_session=True)
+    assert shell.returncode == 0
+    log = tmp_path / "run.log"
+    pid = int((tmp_path / "snakemake.pid").read_text())
+    deadline = time.time() + 240
+    while time.time() < deadline and _alive(pid):
+        time.sleep(1)
+    text = log.read_text()
+    assert "steps (100%) done" in text, text[-3000:]
+    assert (tmp_path / target).stat().st_size > 0
+    assert "parent process" not in text

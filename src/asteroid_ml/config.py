@@ -76,10 +76,17 @@ def section_with_defaults(name: str, values: Mapping[str, Any]) -> dict[str, Any
     return section
 
 
-def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[str, Any]:
+def validate_config(
+    config: Mapping[str, Any], source: str = "config", base: str | Path = REPO_ROOT
+) -> dict[str, Any]:
     """Validate ``config`` against the schema and return a copy with defaults filled in.
 
-    Raises :class:`ConfigError` listing every problem as ``source: dotted.key: reason``.
+    Relative paths in the config (``survey.location``, ``detection.survey``, the frame
+    globs) are checked against ``base``: the workflow passes the checkout that holds its
+    Snakefile, the place its rules read them from; the ``asteroid-ml`` commands use the
+    checkout of the package (the same folder unless the package is installed from
+    another clone). Raises :class:`ConfigError` listing every problem as
+    ``source: dotted.key: reason``.
     """
     non_finite = list(_non_finite(config))
     if non_finite:
@@ -96,7 +103,7 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[s
         raise ConfigError(f"invalid configuration ({len(errors)} problem(s)):\n{lines}")
     filled = copy.deepcopy(dict(config))
     _fill_defaults(filled, schema)
-    _check_semantics(filled, source)
+    _check_semantics(filled, source, Path(base))
     return filled
 
 
@@ -113,7 +120,7 @@ def _non_finite(value: Any, path: tuple = ()) -> Iterator[tuple[str, float]]:
         yield _dotted(path), value
 
 
-def _check_semantics(config: Mapping[str, Any], source: str) -> None:
+def _check_semantics(config: Mapping[str, Any], source: str, base: Path) -> None:
     """Cross-key rules that JSON schema cannot express, one module per config section."""
     from asteroid_ml.dataset.checks import dataset_problems
     from asteroid_ml.detection.checks import detection_problems
@@ -125,11 +132,11 @@ def _check_semantics(config: Mapping[str, Any], source: str) -> None:
     checks = (
         ("simulation", simulation_problems),
         ("observations", observation_problems),
-        ("survey", lambda c: survey_problems(c, REPO_ROOT)),
+        ("survey", lambda c: survey_problems(c, base)),
         ("dataset", dataset_problems),
         ("evaluation", evaluation_problems),
-        ("detection", lambda c: detection_problems(c, REPO_ROOT)),
-        ("frames", lambda c: frames_problems(c, REPO_ROOT)),
+        ("detection", lambda c: detection_problems(c, base)),
+        ("frames", lambda c: frames_problems(c, base)),
     )
     problems = []
     for section, check in checks:

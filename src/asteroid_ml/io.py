@@ -9,9 +9,11 @@ output that Snakemake (or a user) could mistake for a result.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -26,9 +28,13 @@ def atomic_output(path: str | os.PathLike[str], suffix: str | None = None) -> It
 
     The temporary file keeps the final suffix (or ``suffix``) so that writers
     that infer the format from the extension keep working. On any exception the
-    temporary file is removed and the exception propagates.
+    temporary file is removed, and so are the folders this call created when they
+    are left empty; the exception propagates. A write that fails on a full disk
+    (numpy says only ``614400 requested and 133088 written``) is raised as an
+    ``OSError`` naming the output and the free space.
     """
     final = Path(path)
+    created = missing_folders(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{final.name}.",
@@ -42,9 +48,40 @@ def atomic_output(path: str | os.PathLike[str], suffix: str | None = None) -> It
         # mkstemp creates the file 0600; give the output the permissions a plain open() would.
         os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        remove_empty(created)
+        full = _disk_full(exc, final.parent if final.parent.exists() else Path.cwd())
+        if full:
+            raise OSError(errno.ENOSPC, f"{final}: not written, {full}") from exc
         raise
+
+
+def missing_folders(path: str | os.PathLike[str]) -> list[Path]:
+    """The folders above ``path`` that do not exist yet, deepest first."""
+    parent = Path(path).parent
+    return [p for p in (parent, *parent.parents) if not p.exists()]
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) that are empty; leave the others."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def _disk_full(exc: BaseException, folder: Path) -> str | None:
+    """How full the disk is, when ``exc`` is a write that failed for want of space."""
+    if not isinstance(exc, OSError):
+        return None
+    short_write = exc.errno is None and "requested and" in str(exc)
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT) and not short_write:
+        return None
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return "the disk is full"
+    return f"the disk is full ({free / 2**20:.1f} MiB free on {folder})"
 
 
 def _current_umask() -> int:

@@ -26,6 +26,7 @@ from asteroid_ml.registry import (
     model_names,
     saved_detection_models,
 )
+from asteroid_ml.simulation.forward import catalog_move_warning
 from asteroid_ml.simulation.populations import POPULATIONS
 from asteroid_ml.workflow_support import export_source_path
 
@@ -43,13 +44,19 @@ if workflow.config_settings.config:
     OVERRIDES = typed_overrides(dict(workflow.config_settings.config))
     CONFIG_LAYERS.append(("--config", OVERRIDES))
     config.update(overlay([("", config), ("--config", OVERRIDES)]))
-config.update(validate_config(config, source=CONFIG_LAYERS[-1][0]))
+# relative paths in the config are read from this checkout (the one holding the Snakefile)
+config.update(validate_config(config, source=CONFIG_LAYERS[-1][0], base=REPO))
 if workflow.is_main_process:
     print(
         f"{sources_summary(key_sources(CONFIG_LAYERS, config))} "
         "(per key: .venv/bin/asteroid-ml validate-config <files> --sources)",
         file=sys.stderr,
     )
+    # an epoch far from the catalog's element epochs makes every forward_catalog job
+    # propagate its objects for a long time first: say so, with the expected cost
+    _MOVE_WARNING = catalog_move_warning(config, REPO / "resources/neo/neos-2020.csv")
+    if _MOVE_WARNING:
+        print(_MOVE_WARNING, file=sys.stderr)
 
 # Jobs (local, SLURM, conda environments) import the package from this checkout.
 export_source_path(REPO / "src")

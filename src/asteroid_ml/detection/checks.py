@@ -9,12 +9,14 @@ from typing import Any
 
 def detection_problems(config: Mapping[str, Any], repo_root: Path) -> list[str]:
     """One message per problem, each naming its dotted key."""
-    from asteroid_ml.hips.checks import checksum_problems
+    from asteroid_ml.hips.checks import checksum_problems, local_survey
 
     d = config["detection"]
     problems = []
-    folder = Path(d["survey"]) if Path(d["survey"]).is_absolute() else repo_root / d["survey"]
-    if not (folder / "properties").is_file():
+    folder, problem = local_survey(str(d["survey"]), "detection.survey", repo_root)
+    if problem:
+        problems.append(problem)
+    elif not (folder / "properties").is_file():
         problems.append(
             f"detection.survey: {folder} is not a local HiPS folder (no properties file)"
         )

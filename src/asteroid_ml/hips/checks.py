@@ -35,9 +35,11 @@ def survey_problems(config: Mapping[str, Any], repo_root: Path) -> list[str]:
             )
     location = str(survey["location"])
     if "://" not in location:
-        folder = Path(location) if Path(location).is_absolute() else repo_root / location
+        folder, problem = local_survey(location, "survey.location", repo_root)
         properties = folder / "properties"
-        if not properties.is_file():
+        if problem:
+            problems.append(problem)
+        elif not properties.is_file():
             problems.append(f"survey.location: no HiPS survey at {folder} (no properties file)")
         else:
             problems += checksum_problems(folder)
@@ -60,6 +62,24 @@ def survey_problems(config: Mapping[str, Any], repo_root: Path) -> list[str]:
     return problems
 
 
+def _shown(path: str, limit: int = 120) -> str:
+    """``path`` for a one-line message: long ones cut, with their length."""
+    return path if len(path) <= limit else f"{path[:limit]}... ({len(path)} characters)"
+
+
+def local_survey(location: str, key: str, repo_root: Path) -> tuple[Path, str | None]:
+    """The folder of a local survey (relative ``location`` against ``repo_root``), and why
+    it cannot even be looked at (a name too long for the file system, a path through a
+    file), as a message naming ``key``; None when it can be."""
+    folder = Path(location) if Path(location).is_absolute() else repo_root / location
+    try:
+        (folder / "properties").is_file()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return folder, f"{key}: cannot look at {_shown(str(folder))} ({reason})"
+    return folder, None
+
+
 def _unwritable(folder: Path) -> str | None:
     """Why ``folder`` cannot hold the tile cache, or None (it is created if missing)."""
     try:
@@ -75,11 +95,29 @@ def _unwritable(folder: Path) -> str | None:
 
 def listed_files(folder: Path) -> list[Path]:
     """The files named in ``folder/SHA256SUMS`` (empty when the folder has no such file)."""
+    return [folder / name for _, name in sums_entries(folder)]
+
+
+def sums_entries(folder: Path) -> list[tuple[str, str]]:
+    """(hex digest, file name) of each line of ``folder/SHA256SUMS`` (``sha256sum``'s format:
+    the digest, white space, the name); empty when there is no such file.
+
+    Raises ValueError naming the file and line when a line is not in that format."""
     sums = folder / "SHA256SUMS"
     if not sums.is_file():
         return []
-    lines = [line.split(maxsplit=1) for line in sums.read_text().splitlines() if line.strip()]
-    return [folder / name.strip() for _, name in lines]
+    entries = []
+    for number, line in enumerate(sums.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or len(parts[0]) != 64 or not parts[1].strip():
+            raise ValueError(
+                f"{sums}: line {number} is not '<sha256 hex digest> <file name>': "
+                f"{_shown(line, 80)!r}"
+            )
+        entries.append((parts[0].lower(), parts[1].strip().lstrip("*")))
+    return entries
 
 
 def checksum_problems(folder: Path, key: str = "survey.location") -> list[str]:
@@ -87,15 +125,13 @@ def checksum_problems(folder: Path, key: str = "survey.location") -> list[str]:
     name the config ``key`` that points at the survey)."""
     import hashlib
 
-    sums = folder / "SHA256SUMS"
-    if not sums.is_file():
-        return []
+    try:
+        entries = sums_entries(folder)
+    except ValueError as exc:
+        return [f"{key}: {exc}"]
     problems = []
-    for line in sums.read_text().splitlines():
-        if not line.strip():
-            continue
-        digest, name = line.split(maxsplit=1)
-        path = folder / name.strip()
+    for digest, name in entries:
+        path = folder / name
         if not path.is_file():
             problems.append(f"{key}: {path} is listed in SHA256SUMS but missing")
         elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:

@@ -125,10 +125,18 @@ def write_cutout_outputs(
     output_manifest: str | os.PathLike[str],
     metadata: Mapping[str, Any],
 ) -> None:
-    from asteroid_ml.io import save_npy, write_parquet
+    """Write the cutouts and their manifest: both, or neither (a failed manifest removes the
+    cutouts just written, and the folder they made)."""
+    from asteroid_ml.io import missing_folders, remove_empty, save_npy, write_parquet
 
-    save_npy(images.astype(np.float32, copy=False), output_npy)
-    write_parquet(manifest, output_manifest, metadata=dict(metadata))
+    made = missing_folders(output_npy)
+    try:
+        save_npy(images.astype(np.float32, copy=False), output_npy)
+        write_parquet(manifest, output_manifest, metadata=dict(metadata))
+    except BaseException:
+        Path(output_npy).unlink(missing_ok=True)
+        remove_empty(made)
+        raise
 
 
 def extract_shard(
