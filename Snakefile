@@ -24,6 +24,9 @@ include: "workflow/rules/frames.smk"
 include: "workflow/rules/figures.smk"
 
 
+report_missing_intermediates()
+
+
 rule all:
     default_target: True
     input:

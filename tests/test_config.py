@@ -526,3 +526,12 @@ def test_far_epoch_announces_the_catalog_move_with_its_cost(repo):
     )
     assert "lies up to 121 yr from the element epochs" in line
     assert "about 17 min per job" in line
+
+
+def test_ranking_horizon_beyond_the_forward_window_is_refused(test_config_raw):
+    bad = _set(test_config_raw, "hazard.ranking.horizons_years", [4, 50])
+    with pytest.raises(ConfigError, match=r"hazard.ranking.horizons_years: \[50\] leave no start"):
+        validate_config(bad)
+    bad = _set(test_config_raw, "hazard.ranking.trend_years", 100)
+    with pytest.raises(ConfigError, match="hazard.ranking.trend_years: 100 yr of history"):
+        validate_config(bad)

@@ -187,10 +187,20 @@ def test_saved_detectors_score_like_the_trained_ones(run_dir):
     candidates = pd.read_parquet(root / "detection" / "candidates.parquet")
     stamps = np.load(root / "detection" / "stamps.npy").astype(np.float32)
     scores = pd.read_parquet(root / "detection" / "scores.parquet")
+    import torch
+
+    threads = torch.get_num_threads()
     for name in ("detector_cnn", "detector_rf"):
         saved = load_detector(root / "models" / name / MODELS[name].filename)
-        fresh = saved.score(stamps, candidates)
+        # bit for bit at the job's thread count (1); other counts sum in another order
+        torch.set_num_threads(1)
+        try:
+            fresh = saved.score(stamps, candidates)
+        finally:
+            torch.set_num_threads(threads)
         assert np.array_equal(fresh, scores[name].to_numpy()), name
+        other = saved.score(stamps, candidates)
+        assert np.abs(other - scores[name].to_numpy()).max() <= 5e-7, name
         metrics = json.loads((root / "eval" / name / "metrics.json").read_text())
         assert saved.threshold == metrics["threshold_at_target_recall"]
         assert saved.card["training_data"]["n_train"] == int((candidates["split"] == "train").sum())
@@ -227,6 +237,26 @@ def test_real_catalog_summary_holds_every_impactor_model_and_baseline(run_dir):
     assert "first_approach" in approachers.columns
 
 
+def test_hazard_ranking_table(run_dir):
+    """The ranking table of the test config (a 10-yr window: horizons 4 and 8 yr): every
+    population and model, the catalog's MOID-now positives counted apart (2,359 of the
+    4,226 real NEOs have MOID <= 0.05 au at the epoch), intervals around their values."""
+    from asteroid_ml.evaluation.ranking import BASELINES, RANKING_COLUMNS
+
+    table = pd.read_csv(run_dir / "results" / "eval" / "hazard_ranking.csv")
+    assert list(table.columns) == RANKING_COLUMNS
+    assert sorted(table["horizon_years"].unique()) == [4, 8]
+    apart = table[table["population"] == "real_neo_moid_now_at_or_below_limit"]
+    assert (apart["n"] == 2359).all() and (apart["n_positive"] == 2359).all()
+    real = table[table["population"] == "real_neo"]
+    assert (real["n"] == 4226 - 2359).all()
+    assert set(BASELINES) <= set(real["model"])
+    ranked = table.dropna(subset=["roc_auc"])
+    assert (ranked["roc_auc_ci95_low"] <= ranked["roc_auc"] + 1e-9).all()
+    assert (ranked["roc_auc"] <= ranked["roc_auc_ci95_high"] + 1e-9).all()
+    assert (run_dir / "results" / "models" / "hazard_ranking" / "model.joblib").stat().st_size > 0
+
+
 def test_figures_are_pngs_and_pdfs(run_dir):
     figures = run_dir / "results" / "figures"
     pngs = sorted(figures.glob("*.png"))
@@ -246,6 +276,22 @@ def test_report_and_second_run(run_dir):
     again = snakemake(run_dir, "--cores", "2", "--dry-run")
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
+    assert "intermediate file(s) missing" not in again.stderr
+    # an intermediate deleted by hand: still "Nothing to be done" (Snakemake's rule), but
+    # the run says which files are missing and how to rebuild them
+    shard = run_dir / "results" / "sim" / "background" / "shard-0000.parquet"
+    kept = shard.read_bytes()
+    shard.unlink()
+    try:
+        gone = snakemake(run_dir, "--cores", "2", "--dry-run")
+    finally:
+        shard.write_bytes(kept)
+    assert "Nothing to be done" in gone.stdout + gone.stderr
+    assert (
+        "note: 1 intermediate file(s) missing while later results exist (rules simulate)"
+        in gone.stderr
+    )
+    assert "snakemake --cores 2 results/sim/background/shard-0000.parquet" in gone.stderr
 
 
 def test_bad_config_stops_before_any_job(tmp_path):

@@ -124,7 +124,7 @@ def _check_semantics(config: Mapping[str, Any], source: str, base: Path) -> None
     """Cross-key rules that JSON schema cannot express, one module per config section."""
     from asteroid_ml.dataset.checks import dataset_problems
     from asteroid_ml.detection.checks import detection_problems
-    from asteroid_ml.evaluation.checks import evaluation_problems
+    from asteroid_ml.evaluation.checks import evaluation_problems, hazard_problems
     from asteroid_ml.frames.checks import frames_problems
     from asteroid_ml.hips.checks import survey_problems
     from asteroid_ml.simulation.checks import observation_problems, simulation_problems
@@ -135,6 +135,7 @@ def _check_semantics(config: Mapping[str, Any], source: str, base: Path) -> None
         ("survey", lambda c: survey_problems(c, base)),
         ("dataset", dataset_problems),
         ("evaluation", evaluation_problems),
+        ("hazard", hazard_problems),
         ("detection", lambda c: detection_problems(c, base)),
         ("frames", lambda c: frames_problems(c, base)),
     )

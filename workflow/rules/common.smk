@@ -26,7 +26,7 @@ from asteroid_ml.registry import (
     model_names,
     saved_detection_models,
 )
-from asteroid_ml.simulation.forward import catalog_move_warning
+from asteroid_ml.simulation.forward import catalog_move_warning, forward_settings
 from asteroid_ml.simulation.populations import POPULATIONS
 from asteroid_ml.workflow_support import export_source_path
 
@@ -231,6 +231,28 @@ def real_catalog_inputs(wildcards):
     return inputs
 
 
+def catalog_forward_files(kind, ext):
+    """Forward-run files of the real catalog: results/forward/catalog/{kind}-K.{ext}."""
+    return [
+        f"results/forward/catalog/{kind}-{s}.{ext}"
+        for s in shard_ids(config["hazard"]["catalog_shards"])
+    ]
+
+
+def hazard_ranking_inputs(wildcards):
+    """Inputs of the hazard_ranking rule: forward tables, element series and forward tracks
+    of the simulated objects and of the real catalog, and the dataset's splits."""
+    return {
+        "sim_forward": forward_shards(),
+        "sim_series": forward_shards("series", "npy"),
+        "sim_track": forward_shards("track", "npy"),
+        "cat_forward": catalog_forward_files("shard", "parquet"),
+        "cat_series": catalog_forward_files("series", "npy"),
+        "cat_track": catalog_forward_files("track", "npy"),
+        "elements": "results/dataset/elements.parquet",
+    }
+
+
 def eval_files(models, filename):
     return [f"results/eval/{model}/{filename}" for model in models]
 
@@ -274,4 +296,41 @@ def figure_output(name, fmt, section):
         category=REPORT_SECTIONS[section],
         subcategory=name.replace("_", " ").capitalize(),
         labels={"figure": name.replace("_", " "), "format": fmt.upper()},
+    )
+
+
+# --- intermediates deleted by hand -------------------------------------------------------
+def intermediate_files():
+    """(file, the rule that writes it) for the sharded intermediates of the chain."""
+    catalog = shard_ids(config["hazard"]["catalog_shards"])
+    families = [
+        ("simulate", all_sim_shards()),
+        ("ephemerides", ephemeris_shards()),
+        ("cutouts", cutout_shards("npy") + cutout_shards("parquet")),
+        ("forward_simulated", forward_shards() + forward_shards("series", "npy")),
+        (
+            "forward_catalog",
+            [f"results/forward/catalog/{kind}-{s}.{ext}" for s in catalog
+             for kind, ext in (("shard", "parquet"), ("series", "npy"))],
+        ),
+    ]  # fmt: skip
+    return [(path, rule) for rule, paths in families for path in paths]
+
+
+def report_missing_intermediates():
+    """Name intermediates that are missing while final results exist: Snakemake does not
+    rebuild an intermediate whose downstream outputs are newer ("Nothing to be done"),
+    which reads as "all results present". One line; README: Troubleshooting."""
+    if not workflow.is_main_process or not any(Path(p).exists() for p in FINAL_OUTPUTS):
+        return
+    missing = [(path, rule) for path, rule in intermediate_files() if not Path(path).exists()]
+    if not missing:
+        return
+    rules = sorted({rule for _, rule in missing})
+    files = " ".join(path for path, _ in missing[:3]) + (" ..." if len(missing) > 3 else "")
+    print(
+        f"note: {len(missing)} intermediate file(s) missing while later results exist "
+        f"(rules {', '.join(rules)}); Snakemake rebuilds them only when something downstream "
+        f"must rerun. To rebuild them (and rerun what follows): snakemake --cores 2 {files}",
+        file=sys.stderr,
     )

@@ -13,6 +13,7 @@ rule forward_simulated:
     output:
         table="results/forward/{population}/shard-{shard}.parquet",
         series="results/forward/{population}/series-{shard}.npy",
+        track="results/forward/{population}/track-{shard}.npy",
     log:
         "results/logs/forward_simulated/{population}-{shard}.log",
     wildcard_constraints:
@@ -26,7 +27,7 @@ rule forward_simulated:
         mem_mb=1000,
         runtime=60,
     params:
-        settings=config_slice("epoch_jd_tdb", "simulation", "hazard"),
+        settings=forward_settings(config),
     script:
         "../scripts/forward_simulated.py"
 
@@ -37,6 +38,7 @@ rule forward_catalog:
     output:
         table="results/forward/catalog/shard-{shard}.parquet",
         series="results/forward/catalog/series-{shard}.npy",
+        track="results/forward/catalog/track-{shard}.npy",
     log:
         "results/logs/forward_catalog/{shard}.log",
     wildcard_constraints:
@@ -49,7 +51,7 @@ rule forward_catalog:
         mem_mb=1000,
         runtime=60,
     params:
-        settings=config_slice("epoch_jd_tdb", "simulation", "hazard"),
+        settings=forward_settings(config),
     script:
         "../scripts/forward_catalog.py"
 
@@ -81,9 +83,38 @@ rule real_catalog_summary:
         mem_mb=2000,
         runtime=60,
     params:
-        settings=config_slice("epoch_jd_tdb", "hazard", "evaluation"),
+        settings={
+            "epoch_jd_tdb": config["epoch_jd_tdb"],
+            "hazard": forward_settings(config)["hazard"],
+            "evaluation": config["evaluation"],
+        },
     script:
         "../scripts/real_catalog_summary.py"
+
+
+rule hazard_ranking:
+    input:
+        unpack(hazard_ranking_inputs),
+    output:
+        table=report(
+            "results/eval/hazard_ranking.csv",
+            caption="../report/hazard_ranking.rst",
+            category="5. Real NEOs",
+            subcategory="Hazard ranking",
+        ),
+        model="results/models/hazard_ranking/model.joblib",
+    log:
+        "results/logs/hazard_ranking/hazard_ranking.log",
+    conda:
+        "../../envs/ml.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        settings=config_slice("seed", "epoch_jd_tdb", "simulation", "hazard"),
+    script:
+        "../scripts/hazard_ranking.py"
 
 
 FINAL_OUTPUTS.extend(
@@ -91,5 +122,6 @@ FINAL_OUTPUTS.extend(
         "results/eval/real_catalog_summary.csv",
         "results/eval/real_catalog_scores.parquet",
         "results/eval/future_approachers.csv",
+        "results/eval/hazard_ranking.csv",
     ]
 )

@@ -8,4 +8,5 @@ with rule_logging(snakemake):
         int(snakemake.wildcards.shard),
         snakemake.output.table,
         snakemake.output.series,
+        snakemake.output.track,
     )

@@ -3,5 +3,9 @@ from asteroid_ml.workflow_support import rule_logging
 
 with rule_logging(snakemake):
     forward_simulated(
-        snakemake.config, snakemake.input[0], snakemake.output.table, snakemake.output.series
+        snakemake.config,
+        snakemake.input[0],
+        snakemake.output.table,
+        snakemake.output.series,
+        snakemake.output.track,
     )

@@ -10,7 +10,7 @@ Labels are 0/1, scores are probabilities of class 1 (higher = more likely).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -240,3 +240,36 @@ def strict_json(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def rank_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC-AUC from ranks (ties count one half), as ``sklearn.metrics.roc_auc_score``;
+    NaN when one class is absent. Fast enough to be called inside a bootstrap."""
+    from scipy.stats import rankdata
+
+    labels = np.asarray(labels).astype(bool)
+    n_pos = int(labels.sum())
+    n_neg = len(labels) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(np.asarray(scores, dtype=float))
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def cluster_bootstrap_rows(
+    groups: np.ndarray, n_resamples: int, rng: np.random.Generator
+) -> Iterator[np.ndarray]:
+    """Row indices of ``n_resamples`` bootstrap samples that draw whole groups (fields,
+    objects) with replacement: rows of one group stay together, so the interval respects
+    how the data cluster."""
+    _, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    counts = np.bincount(inverse)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    single = bool((counts == 1).all())
+    for _ in range(n_resamples):
+        pick = rng.integers(0, len(counts), len(counts))
+        if single:
+            yield order[pick]
+            continue
+        yield np.concatenate([order[starts[g] : starts[g] + counts[g]] for g in pick])

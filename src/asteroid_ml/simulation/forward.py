@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from asteroid_ml.io import save_npy
 from asteroid_ml.simulation import gravity_code
 from asteroid_ml.simulation.gravity_code import GravityCode, terminate_on_sigterm
 from asteroid_ml.simulation.moid import earth_moid_au
@@ -80,6 +81,23 @@ FORWARD_UNITS = {
 }
 
 
+#: Columns of a forward track (``track-K.npy``: one row per object, one slice per MOID
+#: sample, the epoch first): osculating elements and the Earth MOID along the forward run.
+TRACK_COLUMNS = ("a_au", "e", "i_deg", "om_deg", "w_deg", "moid_au")
+
+
+def forward_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config a forward run reads: the epoch, the simulation and the ``hazard`` section
+    without its ``ranking`` part (which only the ranking reads: changing it reruns no
+    forward run). The forward rules' params and the tables' config hash."""
+    hazard = {k: v for k, v in config["hazard"].items() if k != "ranking"}
+    return {
+        "epoch_jd_tdb": config["epoch_jd_tdb"],
+        "simulation": config["simulation"],
+        "hazard": hazard,
+    }
+
+
 def sample_times(config: Mapping[str, Any]) -> np.ndarray:
     """Days after the epoch at which the MOID is sampled: every ``hazard.sample_years``
     (rounded to whole steps of the gravity code), the last one at the window's end."""
@@ -92,14 +110,19 @@ def sample_times(config: Mapping[str, Any]) -> np.ndarray:
 
 def _moid(pos: np.ndarray, vel: np.ndarray) -> np.ndarray:
     """Earth MOID (au) of heliocentric states; NaN for unbound orbits."""
+    return _elements_and_moid(pos, vel)[:, 5]
+
+
+def _elements_and_moid(pos: np.ndarray, vel: np.ndarray) -> np.ndarray:
+    """``(N, 6)``: a (au), e, i, Ω, ω (deg) and Earth MOID (au) of heliocentric states
+    (columns of :data:`TRACK_COLUMNS`); the MOID is NaN for unbound orbits."""
     el = state_to_elements(pos, vel, GM_SUN)
-    bound = (el["e"] < 1) & (el["a_au"] > 0)
-    moid = np.full(len(pos), np.nan)
+    out = np.stack([np.asarray(el[k], dtype=float) for k in TRACK_COLUMNS[:5]] + [
+        np.full(len(pos), np.nan)], axis=1)  # fmt: skip
+    bound = (out[:, 1] < 1) & (out[:, 0] > 0)
     if bound.any():
-        moid[bound] = earth_moid_au(
-            *(el[k][bound] for k in ("a_au", "e", "i_deg", "om_deg", "w_deg"))
-        )
-    return moid
+        out[bound, 5] = earth_moid_au(*(out[bound, k] for k in range(5)))
+    return out
 
 
 def forward_run(config: Mapping[str, Any], pos: np.ndarray, vel: np.ndarray) -> pd.DataFrame:
@@ -107,11 +130,19 @@ def forward_run(config: Mapping[str, Any], pos: np.ndarray, vel: np.ndarray) -> 
 
     Returns one row per particle with :data:`FORWARD_COLUMNS` (times as JD TDB).
     """
+    return forward_run_with_track(config, pos, vel)[0]
+
+
+def forward_run_with_track(
+    config: Mapping[str, Any], pos: np.ndarray, vel: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`forward_run`, and the track: ``(N, 1 + samples, 6)`` elements and MOID
+    (:data:`TRACK_COLUMNS`) at the epoch and at every :func:`sample_times` sample."""
     epoch = float(config["epoch_jd_tdb"])
     limit = float(config["hazard"]["moid_au"])
     times = sample_times(config)
     n = len(pos)
-    moids = np.full((len(times), n), np.nan)
+    track = np.full((n, len(times) + 1, len(TRACK_COLUMNS)), np.nan)
     encounter_d = np.full(n, np.nan)
     encounter_t = np.full(n, np.nan)
     p0, v0 = barycentric_states(epoch)
@@ -127,11 +158,12 @@ def forward_run(config: Mapping[str, Any], pos: np.ndarray, vel: np.ndarray) -> 
                 for k, t in enumerate(times):
                     code.evolve(float(t))
                     p, v, _ = code.particle_state(keys)
-                    moids[k, part] = _moid(p, v)
+                    track[part, k + 1] = _elements_and_moid(p, v)
                 encounter_t[part], encounter_d[part] = code.closest_approaches(keys, "earth")
             log.info("forward run: %d / %d objects", part.stop, n)
-    moid_now = _moid(pos, vel)
-    all_moids = np.vstack([moid_now[None], moids])
+    track[:, 0] = _elements_and_moid(pos, vel)
+    moid_now = track[:, 0, 5]
+    all_moids = track[:, :, 5].T
     all_times = np.concatenate([[0.0], times])
     with np.errstate(invalid="ignore"):
         best = np.nanargmin(np.where(np.isnan(all_moids), np.inf, all_moids), axis=0)
@@ -140,7 +172,7 @@ def forward_run(config: Mapping[str, Any], pos: np.ndarray, vel: np.ndarray) -> 
     moid_min = all_moids[best, np.arange(n)]
     with np.errstate(invalid="ignore"):
         label = (moid_min <= limit) | (encounter_d <= limit)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "moid_now_au": moid_now,
             "moid_min_au": moid_min,
@@ -151,6 +183,7 @@ def forward_run(config: Mapping[str, Any], pos: np.ndarray, vel: np.ndarray) -> 
             "future_approach": label.astype(np.int64),
         }
     )
+    return table, track
 
 
 def series_times(config: Mapping[str, Any]) -> np.ndarray:
@@ -189,10 +222,7 @@ def element_series(config: Mapping[str, Any], pos: np.ndarray, vel: np.ndarray) 
                 if t > 0:
                     code.evolve(float(t))
                 p, v, _ = code.particle_state(keys)
-                el = state_to_elements(p, -v, GM_SUN)
-                columns = ("a_au", "e", "i_deg", "om_deg", "w_deg")
-                out[part, k, :5] = np.stack([el[c] for c in columns], axis=1)
-                out[part, k, 5] = _moid(p, -v)
+                out[part, k] = _elements_and_moid(p, -v)
         log.info("element series: %d / %d objects", part.stop, n)
     return out
 
@@ -200,8 +230,6 @@ def element_series(config: Mapping[str, Any], pos: np.ndarray, vel: np.ndarray) 
 def _write_series(
     config: Mapping[str, Any], pos: np.ndarray, vel: np.ndarray, path: str | os.PathLike[str]
 ) -> None:
-    from asteroid_ml.io import save_npy
-
     with terminate_on_sigterm():
         series = element_series(config, pos, vel)
     save_npy(series, path)
@@ -216,7 +244,7 @@ def _write(
     metadata = {
         "stage": what,
         "units": FORWARD_UNITS,
-        "config_hash": config_hash(config, ["epoch_jd_tdb", "simulation", "hazard"]),
+        "config_hash": config_hash(forward_settings(config)),
         "gravity_code": config["simulation"]["code"],
         "sample_days": float(sample_times(config)[0]),
     }
@@ -228,9 +256,11 @@ def forward_simulated(
     sim_path: str | os.PathLike[str],
     output_path: str | os.PathLike[str],
     series_path: str | os.PathLike[str] | None = None,
+    track_path: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
-    """Forward run of the objects of one simulation shard (rule ``forward_simulated``), and
-    their element series before the epoch (``series_path``, ``.npy``, rows as the table)."""
+    """Forward run of the objects of one simulation shard (rule ``forward_simulated``), their
+    element series before the epoch (``series_path``, ``.npy``, rows as the table) and their
+    forward track (``track_path``, :func:`forward_run_with_track`)."""
     from asteroid_ml.tables import SIM_STATE_COLUMNS, read_table
 
     sim = read_table(sim_path, ["object_id", *SIM_STATE_COLUMNS], "simulation shard")
@@ -238,7 +268,7 @@ def forward_simulated(
     with progress_heartbeat(
         log, lambda t: f"{sim_path}, {len(sim)} objects: {phase[0]}, {t:.0f} s so far"
     ):
-        table = forward_run(
+        table, track = forward_run_with_track(
             config,
             sim[SIM_STATE_COLUMNS[:3]].to_numpy(dtype=float),
             sim[SIM_STATE_COLUMNS[3:]].to_numpy(dtype=float),
@@ -248,6 +278,8 @@ def forward_simulated(
             phase[0] = "backward element series"
             states = sim[SIM_STATE_COLUMNS].to_numpy(dtype=float)
             _write_series(config, states[:, :3], states[:, 3:], series_path)
+    if track_path is not None:
+        save_npy(track, track_path)
     _write(table, config, output_path, "forward_simulated")
     return table
 
@@ -329,9 +361,10 @@ def forward_catalog(
     shard: int,
     output_path: str | os.PathLike[str],
     series_path: str | os.PathLike[str] | None = None,
+    track_path: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
-    """Forward run of shard ``shard`` of the real NEO catalog (rule ``forward_catalog``), and
-    the element series before the epoch (``series_path``)."""
+    """Forward run of shard ``shard`` of the real NEO catalog (rule ``forward_catalog``), the
+    element series before the epoch (``series_path``) and the forward track (``track_path``)."""
     from asteroid_ml.simulation.close_approach import load_catalog
 
     epoch = float(config["epoch_jd_tdb"])
@@ -343,11 +376,13 @@ def forward_catalog(
     ):
         pos, vel = catalog_states_at_epoch(part, epoch)
         phase[0] = "forward run"
-        table = forward_run(config, pos, vel)
+        table, track = forward_run_with_track(config, pos, vel)
         table.insert(0, "des", part["des"].astype(str).to_numpy())
         table.insert(1, "epoch_shift_days", epoch - part["epoch"].to_numpy(dtype=float))
         if series_path is not None:
             phase[0] = "backward element series"
             _write_series(config, pos, vel, series_path)
+    if track_path is not None:
+        save_npy(track, track_path)
     _write(table, config, output_path, "forward_catalog")
     return table
