@@ -271,12 +271,21 @@ def all_synthetic_figures(seed: int = 1) -> dict[str, figures.Figure]:
         ),
         "hoi_real_catalog": figures.plot_hoi_real_catalog(synthetic_hoi_catalog(rng), 0.42),
         "close_approach_validation": figures.plot_close_approach_validation(synthetic_cad(rng)),
+        "clone_calibration": figures.plot_clone_calibration(synthetic_clones(rng)),
         "hazard": figures.plot_hazard(*synthetic_hazard(rng)),
         "detection_completeness": figures.plot_detection_completeness(synthetic_detection(rng)),
         "impactor_visibility": figures.plot_impactor_visibility(
             synthetic_visibility(rng), 20.8, 'a 0.8"/px survey', 2459000.5
         ),
     }
+
+
+def synthetic_clones(rng: np.random.Generator) -> pd.DataFrame:
+    """cad_uncertainty.csv-like rows: clones' ranges scattered around JPL's."""
+    jpl = 10 ** rng.uniform(-4, -1.5, 50)
+    t_jpl = 10 ** rng.uniform(-0.3, 3, 50)
+    return pd.DataFrame({"jpl_range_au": jpl, "clones_range_au": jpl * 10 ** rng.normal(0.3, 0.4, 50),
+                         "jpl_t_sigma_min": t_jpl, "clones_t_sigma_min": t_jpl * 10 ** rng.normal(1, 0.5, 50)})  # fmt: skip
 
 
 def synthetic_detection(rng: np.random.Generator) -> dict:

@@ -22,6 +22,13 @@ FIGURES = {
         5,
         {},
     ),
+    "clone_calibration": (
+        "simulation",
+        {"table": "results/validation/cad_uncertainty.csv"},
+        1000,
+        5,
+        {},
+    ),
     "sky_map": (
         "dataset",
         {"targets": "results/cutouts/targets.parquet", "properties": survey_properties},

@@ -69,9 +69,35 @@ rule validate_close_approaches:
         "../scripts/validate_close_approaches.py"
 
 
+rule clone_calibration:
+    input:
+        catalog=repo_file("resources/neo/neos-2020.csv"),
+        cad=repo_file("resources/neo/cad-2020.json"),
+    output:
+        table=report(
+            "results/validation/cad_uncertainty.csv",
+            caption="../report/cad_uncertainty.rst",
+            category="1. Simulation",
+            subcategory="Orbit uncertainty",
+        ),
+    log:
+        "results/logs/clone_calibration/clone_calibration.log",
+    conda:
+        "../../envs/simulation.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        settings=config_slice("seed", "epoch_jd_tdb", "hazard.moid_au", "hazard.clones"),
+    script:
+        "../scripts/clone_calibration.py"
+
+
 FINAL_OUTPUTS.extend(
     [
         "results/validation/cad_comparison.parquet",
         "results/validation/cad_summary.json",
+        "results/validation/cad_uncertainty.csv",
     ]
 )

@@ -26,6 +26,7 @@ from asteroid_ml.figures.evaluation import (
 )
 from asteroid_ml.figures.registry import FIGURES, make_figure
 from asteroid_ml.figures.simulation import (
+    plot_clone_calibration,
     plot_close_approach_validation,
     plot_orbital_elements,
     real_neo_elements,
@@ -50,6 +51,7 @@ __all__ = [
     "epoch_losses",
     "figure_style",
     "make_figure",
+    "plot_clone_calibration",
     "plot_close_approach_validation",
     "plot_completeness",
     "plot_detection_completeness",

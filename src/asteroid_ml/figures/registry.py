@@ -27,6 +27,7 @@ from asteroid_ml.figures.evaluation import (
     plot_score_histograms,
 )
 from asteroid_ml.figures.simulation import (
+    plot_clone_calibration,
     plot_close_approach_validation,
     plot_orbital_elements,
     real_neo_elements,
@@ -162,6 +163,11 @@ def load_close_approach_validation(inputs: Mapping[str, Any], config: Mapping[st
     return plot_close_approach_validation(_read_table(inputs["comparison"]))
 
 
+def load_clone_calibration(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> Figure:
+    """inputs: ``table`` (``validation/cad_uncertainty.csv``)."""
+    return plot_clone_calibration(_read_table(inputs["table"]))
+
+
 def load_hazard(inputs: Mapping[str, Any], config: Mapping[str, Any]) -> Figure:
     """inputs: ``summary`` (real_catalog_summary.csv), ``scores`` (real_catalog_scores.parquet),
     ``forward`` (the catalog's forward-run shards)."""
@@ -210,6 +216,7 @@ FIGURES: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], Figure]] = {
     "completeness": load_completeness,
     "hoi_real_catalog": load_hoi_real_catalog,
     "close_approach_validation": load_close_approach_validation,
+    "clone_calibration": load_clone_calibration,
     "hazard": load_hazard,
     "detection_completeness": load_detection_completeness,
     "impactor_visibility": load_impactor_visibility,

@@ -205,3 +205,44 @@ def plot_close_approach_validation(cad: pd.DataFrame) -> Figure:
         ax.legend(loc="upper right")
         panel_label(ax, letter)
     return fig
+
+
+def plot_clone_calibration(table: pd.DataFrame) -> Figure:
+    """Clones' 3-sigma distance range (a) and approach-time sigma (b) against JPL's, one
+    point per 2020 approach (``cad_uncertainty.csv``), log-log, with the 1:1 line and the
+    factor-2 band; the fraction within a factor 2 in the legend."""
+    require_columns(
+        table,
+        ["jpl_range_au", "clones_range_au", "jpl_t_sigma_min", "clones_t_sigma_min"],
+        "cad_uncertainty.csv",
+    )
+    fig = new_figure(PAGE_WIDTH_IN, 2.6)
+    axes = fig.subplots(1, 2)
+    panels = (
+        ("jpl_range_au", "clones_range_au", "3-sigma distance range", "au"),
+        ("jpl_t_sigma_min", "clones_t_sigma_min", "approach-time sigma", "min"),
+    )
+    for ax, (x_col, y_col, what, unit), letter in zip(axes, panels, "ab", strict=True):
+        x = table[x_col].to_numpy(dtype=float)
+        y = np.maximum(table[y_col].to_numpy(dtype=float), 1e-9)
+        ratio = y / x
+        within = float(np.mean((ratio >= 0.5) & (ratio <= 2))) if len(x) else float("nan")
+        ax.scatter(x, y, s=6, color=PALETTE["blue"], alpha=0.6,
+                   label=f"{len(x)} approaches, {within:.0%} within x2")  # fmt: skip
+        if len(x):
+            lo = min(x.min(), y.min()) / 2
+            hi = max(x.max(), y.max()) * 2
+            line = np.array([lo, hi])
+            ax.plot(line, line, color="k", lw=0.8, label="1:1")
+            ax.fill_between(line, line / 2, line * 2, color=PALETTE["grey"], alpha=0.2,
+                            label="factor 2")  # fmt: skip
+            ax.set_xlim(lo, hi)
+            ax.set_ylim(lo, hi)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(what.capitalize(), fontsize=7)
+        ax.set_xlabel(f"JPL ({unit})")
+        ax.set_ylabel(f"Clones ({unit})")
+        ax.legend(loc="upper left", fontsize=6)
+        panel_label(ax, letter)
+    return fig
