@@ -257,6 +257,23 @@ def test_hazard_ranking_table(run_dir):
     assert (run_dir / "results" / "models" / "hazard_ranking" / "model.joblib").stat().st_size > 0
 
 
+def test_clone_tables(run_dir):
+    """Clones against JPL's 3-sigma ranges (225 approaches of 2020 wider than 1e-4 au) and the
+    top future approachers as clone clouds (test config: 20 clones, 2 objects)."""
+    from asteroid_ml.simulation.clones import APPROACHER_COLUMNS, UNCERTAINTY_COLUMNS
+
+    calibration = pd.read_csv(run_dir / "results" / "validation" / "cad_uncertainty.csv")
+    assert list(calibration.columns) == UNCERTAINTY_COLUMNS and len(calibration) == 225
+    assert (calibration["jpl_range_au"] > 1e-4).all() and (calibration["clones"] == 20).all()
+    nominal = calibration["clones_dist_nominal_au"] / calibration["jpl_dist_au"] - 1
+    assert np.abs(nominal).median() < 1e-5
+    clouds = pd.read_csv(run_dir / "results" / "eval" / "approacher_clones.csv")
+    assert list(clouds.columns[: len(APPROACHER_COLUMNS)]) == APPROACHER_COLUMNS
+    assert len(clouds) == 2 and (clouds["clones"] == 20).all()
+    probabilities = clouds[[c for c in clouds.columns if c.startswith("p_")]].to_numpy()
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+
+
 def test_figures_are_pngs_and_pdfs(run_dir):
     figures = run_dir / "results" / "figures"
     pngs = sorted(figures.glob("*.png"))

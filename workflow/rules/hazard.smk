@@ -92,6 +92,31 @@ rule real_catalog_summary:
         "../scripts/real_catalog_summary.py"
 
 
+rule approacher_clones:
+    input:
+        catalog=repo_file("resources/neo/neos-2020.csv"),
+        approachers="results/eval/future_approachers.csv",
+    output:
+        report(
+            "results/eval/approacher_clones.csv",
+            caption="../report/approacher_clones.rst",
+            category="5. Real NEOs",
+            subcategory="Future close approachers",
+        ),
+    log:
+        "results/logs/approacher_clones/approacher_clones.log",
+    conda:
+        "../../envs/simulation.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        settings=config_slice("seed", "epoch_jd_tdb", "simulation", "hazard"),
+    script:
+        "../scripts/approacher_clones.py"
+
+
 rule hazard_ranking:
     input:
         unpack(hazard_ranking_inputs),
@@ -123,5 +148,6 @@ FINAL_OUTPUTS.extend(
         "results/eval/real_catalog_scores.parquet",
         "results/eval/future_approachers.csv",
         "results/eval/hazard_ranking.csv",
+        "results/eval/approacher_clones.csv",
     ]
 )
