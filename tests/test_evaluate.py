@@ -82,7 +82,7 @@ def test_confusion_and_per_class_by_hand():
 
 
 def test_binary_metrics_by_hand():
-    m = binary_metrics(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]), target_recall=0.99)
+    m = binary_metrics(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]), 0.99, 0.35, "val")
     assert m["roc_auc"] == pytest.approx(0.75)
     # average precision: recall 0.5 at precision 1, recall 1 at precision 2/3
     assert m["pr_auc"] == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
@@ -92,8 +92,25 @@ def test_binary_metrics_by_hand():
     assert m["fdr_at_target_recall"] == pytest.approx(1 / 3)
     assert m["candidate_fraction_at_target_recall"] == 0.75
     assert m["roc_curve"]["fpr"][0] == 0 and m["roc_curve"]["tpr"][-1] == 1
-    full = binary_metrics(LABELS, SCORES, 0.75)
+    full = binary_metrics(LABELS, SCORES, 0.75, 0.4, "val")
     assert full["threshold_at_target_recall"] == 0.4 and full["fdr_at_target_recall"] == 0.25
+
+
+def test_no_metric_comes_from_a_threshold_chosen_on_the_scored_set():
+    """A hand-built val/test pair whose own 0.75-recall thresholds differ (val 0.6, test 0.4):
+    every thresholded key of the test metrics is measured at val's threshold."""
+    val_labels, val_scores = np.array([1, 1, 1, 1, 0, 0]), np.array([0.9, 0.8, 0.6, 0.2, 0.5, 0.1])
+    test_labels, test_scores = LABELS, SCORES
+    val_choice = threshold_at_recall(val_labels, val_scores, 0.75)
+    test_choice = threshold_at_recall(test_labels, test_scores, 0.75)
+    assert (val_choice, test_choice) == (0.6, 0.4)
+    m = binary_metrics(test_labels, test_scores, 0.75, val_choice, "val split")
+    point = operating_point(test_labels, test_scores, val_choice)
+    assert m["threshold_at_target_recall"] == 0.6 and m["threshold_from"] == "val split"
+    assert m["recall_at_threshold"] == point["recall"] == 0.5  # not the 0.75 test would pick
+    assert m["fdr_at_target_recall"] == point["fdr"]
+    assert m["false_positive_rate_at_target_recall"] == point["false_positive_rate"]
+    assert m["candidate_fraction_at_target_recall"] == point["candidate_fraction"]
 
 
 def test_completeness_curve_by_hand():
@@ -184,7 +201,8 @@ def test_evaluate_files_follow_contract(trained):
         predictions = pd.read_parquet(out / "predictions.parquet")
         assert len(predictions) == metrics["n"]
         assert sum(map(sum, metrics["confusion_matrix"])) == metrics["n"]
-        assert metrics["recall_at_threshold"] >= 0.99
+        assert metrics["threshold_from"] == "val split"
+        assert metrics["recall_at_threshold"] >= 0.9  # at val's 0.99 threshold, out of sample
         assert metrics["accuracy"] > 0.75
         # accuracy in the file is the accuracy of the predictions in the file
         assert metrics["accuracy"] == pytest.approx(
@@ -289,7 +307,7 @@ def test_hoi_real_catalog(trained, repo):
     config["evaluation"]["hoi_threshold"] = "target_recall"
     other = run_hoi(config)
     assert other["threshold"] == metrics["threshold_at_target_recall"]
-    assert other["simulated_test_recall"] >= config["evaluation"]["target_recall"]
+    assert metrics["threshold_from"] == "val split"
 
 
 def test_evaluate_lightning_models(trained):

@@ -82,7 +82,7 @@ def stamp_metrics(
     test = (candidates["split"] == "test").to_numpy()
     labels = candidates["real"].to_numpy()
     threshold = threshold_at_recall(labels[val], scores[val], target_recall)
-    out = binary_metrics(labels[test], scores[test], target_recall)
+    out = binary_metrics(labels[test], scores[test], target_recall, threshold, "val fields")
     point = operating_point(labels[test], scores[test], threshold)
     n_bogus = int((labels[test] == 0).sum())
     kinds = candidates["kind"].to_numpy()[test]
@@ -94,10 +94,7 @@ def stamp_metrics(
                           "false_positive_rate": passed / mine.sum() if mine.sum() else float("nan"),
                           "ci95": list(wilson_interval(passed, int(mine.sum())))}  # fmt: skip
     out.update({
-        "threshold_from": "val fields", "threshold_at_target_recall": threshold,
-        "recall_at_threshold": point["recall"], "recall_ci95": point["recall_ci95"],
-        "fdr_at_target_recall": point["fdr"],
-        "candidate_fraction_at_target_recall": point["candidate_fraction"],
+        "recall_ci95": point["recall_ci95"],
         "false_positive_rate_by_kind": per_kind,
         # Reduction of the survey's own stream (REDUCTION_STREAM); the fakes measure recall.
         "reduction_stream": REDUCTION_STREAM,
@@ -228,10 +225,13 @@ def sequence_metrics(
     labels = test["real"].to_numpy()
     n_bogus = int((labels == 0).sum())
     bogus_passed = int((kept & (labels == 0)).sum())
-    out = binary_metrics(labels, test["score"].to_numpy(), target_recall) if len(test) else {}
+    chosen_on = "the detections' operating point (val fields)"
+    out = (
+        binary_metrics(labels, test["score"].to_numpy(), target_recall, threshold, chosen_on)
+        if len(test)
+        else {"threshold_from": chosen_on, "threshold_at_target_recall": threshold}
+    )
     out.update({
-        "threshold_from": "the detections' operating point (val fields)",
-        "threshold_at_target_recall": threshold,
         "val_findable_movers": len(best["val"]), "val_movers_kept": val_kept,
         "findable_movers": n_movers, "movers_missed": missed,
         "movers_not_linked": not_linked, "movers_below_threshold": below,

@@ -131,9 +131,22 @@ def _thin(*arrays: np.ndarray, max_points: int = MAX_CURVE_POINTS) -> list[list[
 
 
 def binary_metrics(
-    labels: np.ndarray, scores: np.ndarray, target_recall: float, threshold: float = 0.5
+    labels: np.ndarray,
+    scores: np.ndarray,
+    target_recall: float,
+    operating_threshold: float,
+    threshold_from: str,
+    threshold: float = 0.5,
 ) -> dict[str, Any]:
-    """The metric set of the contract (without model/task/completeness)."""
+    """The metric set of the contract (without model/task/completeness), on the evaluated
+    (test) set.
+
+    Every ``*_at_target_recall`` key and ``recall_at_threshold`` is measured at
+    ``operating_threshold``, chosen elsewhere (``threshold_from``: the validation split,
+    the val fields) to keep ``target_recall`` of *its* positives: this function never
+    chooses a threshold on the data it scores, so no key can come from a test-chosen
+    threshold. ``threshold`` is the decision threshold of accuracy and the confusion matrix.
+    """
     from sklearn.metrics import (
         average_precision_score,
         precision_recall_curve,
@@ -161,11 +174,12 @@ def binary_metrics(
     else:
         out["roc_curve"] = {"fpr": [], "tpr": []}
         out["pr_curve"] = {"precision": [], "recall": []}
-    t = threshold_at_recall(labels, scores, target_recall) if labels.any() else float("nan")
-    point = operating_point(labels, scores, t) if np.isfinite(t) else {}
+    t = float(operating_threshold)
+    point = operating_point(labels, scores, t) if np.isfinite(t) and labels.any() else {}
     out.update(
         {
             "target_recall": target_recall,
+            "threshold_from": threshold_from,
             "threshold_at_target_recall": t,
             "recall_at_threshold": point.get("recall", float("nan")),
             "fdr_at_target_recall": point.get("fdr", float("nan")),

@@ -82,7 +82,8 @@ def _catalog_threshold(cfg: Mapping[str, Any], model_metrics_path: str | Path) -
     elif setting == "target_recall":
         threshold = metrics["threshold_at_target_recall"]
         source = (
-            f"threshold keeping {cfg['target_recall']} of simulated test impactors ({model_name})"
+            f"threshold keeping {cfg['target_recall']} of the validation-split impactors "
+            f"({model_name})"
         )
     else:
         threshold, source = float(setting), "evaluation.hoi_threshold"

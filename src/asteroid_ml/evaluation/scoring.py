@@ -259,9 +259,13 @@ def evaluate_model(
     labels = predictions["label"].to_numpy()
     scores = predictions["score"].to_numpy()
     metrics: dict[str, Any] = {"model": model_name, "task": spec.task}
-    metrics.update(binary_metrics(labels, scores, cfg["target_recall"]))
-    # threshold_at_target_recall above is the test split's own (the space2vec/Autoscan
-    # diagnostic); the operating threshold is chosen on the validation split.
+    # every metric at a threshold is measured at one chosen on the validation split
+    chosen = (
+        threshold_at_recall(val_labels, val_scores, cfg["target_recall"])
+        if val_labels.any()
+        else float("nan")
+    )
+    metrics.update(binary_metrics(labels, scores, cfg["target_recall"], chosen, "val split"))
     if val_labels.any():
         metrics["operating_threshold"] = operating_threshold(
             labels, scores, val_labels, val_scores, cfg["operating_recall"][spec.task]
