@@ -400,3 +400,13 @@ def test_triplet_scores_do_not_depend_on_orientation():
     # one triplet, 32 copies: each copy gets its own transform, so several differ
     distinct = {tuple(np.round(img[0, :2, :2].numpy().ravel(), 4)) for img in x}
     assert len(distinct) >= 4
+
+
+def test_candidates_near_the_edge_have_no_whole_stamp():
+    from asteroid_ml.detection.campaign import inside_stamp_margin
+    from asteroid_ml.detection.candidates import STAMP
+
+    half = STAMP // 2
+    x = np.array([half, half - 1, 100.0, 200 - half, 200 - half + 1, 50.0])
+    y = np.array([50.0, 50.0, half - 0.6, 50.0, 50.0, 200 - half + 0.4])
+    assert list(inside_stamp_margin(x, y, (200, 200))) == [True, False, False, True, False, True]

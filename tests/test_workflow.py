@@ -159,6 +159,13 @@ def test_detection_stage(run_dir, test_config):
     assert (candidates.groupby("field")["split"].nunique() == 1).all()
     n_epochs = test_config["detection"]["n_epochs"]
     assert set(candidates["epoch"]) == set(range(n_epochs))
+    # no candidate within half a stamp of a field edge: no zero padding, so a classifier that
+    # sees only the padded fraction of a stamp is at chance (those left out are counted)
+    from asteroid_ml.evaluation.metrics import rank_auc
+
+    assert candidates.attrs["edge_excluded"] > 0
+    padded = (np.asarray(stamps[:, 0]) == 0).mean(axis=(1, 2))
+    assert rank_auc(candidates["real"].to_numpy(), padded) == pytest.approx(0.5, abs=0.02)
     summary = pd.read_csv(run_dir / "results" / "eval" / "summary.csv").set_index("model")
     for model in ("detector_cnn", "detector_rf", "detector_sequence"):
         row = summary.loc[model]

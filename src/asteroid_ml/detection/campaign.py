@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -119,7 +120,7 @@ def run_field(
     reference = reference.astype(np.float64)
     stars = sources(reference)
     epochs = simulate_epochs(reference, model, movers, rates, rng, stars)
-    tables, stamps = [], []
+    tables, stamps, edge_counts = [], [], []
     for e, science in enumerate(epochs.science):
         fallback = None
         if calibration_rng is not None:  # drawn for every epoch: a fixed stream
@@ -128,6 +129,12 @@ def run_field(
             )
         diff = difference_image(reference, science, model, stars, fallback)
         found = detect(diff, model)
+        # Candidates within half a stamp of the field edge would get zero-padded stamps, and
+        # almost only bogus lie there (movers are placed edge_margin_px inside): the padding
+        # alone would mark them. They are left out for reals and bogus alike, and counted.
+        inside = inside_stamp_margin(found["x"], found["y"], science.shape)
+        edge_counts.append(int((~inside).sum()))
+        found = found[inside].reset_index(drop=True)
         st = triplets(diff, found)
         feats = features(diff, found, st, model, stars)
         fwhm = model.fwhm_px * epochs.seeing_ratio[e]
@@ -140,7 +147,17 @@ def run_field(
         ))  # fmt: skip
         stamps.append(st)
     table = pd.concat(tables, ignore_index=True)
+    table.attrs["edge_excluded"] = int(sum(edge_counts))
     return table, np.concatenate(stamps) if stamps else np.zeros((0, 3, STAMP, STAMP), np.float32)
+
+
+def inside_stamp_margin(x: Any, y: Any, shape: tuple[int, int]) -> np.ndarray:
+    """Candidates whose whole stamp (:data:`STAMP` px, centred on the nearest pixel) lies on
+    the image: no zero padding."""
+    half = STAMP // 2
+    cx, cy = np.rint(np.asarray(x, float)), np.rint(np.asarray(y, float))
+    ny, nx = shape
+    return (cx >= half) & (cx + half <= nx) & (cy >= half) & (cy + half <= ny)
 
 
 def run_campaign(
@@ -154,12 +171,14 @@ def run_campaign(
     """
     splits = field_splits(len(references), settings.split_fractions, seed)
     tables, stamps, mover_rows = [], [], []
+    edge_excluded = 0
     for f, reference in enumerate(references):
         for r in range(settings.realisations_of(splits[f])):
             rng = rng_for(seed, "detection_field", f, r)
             movers, rows = draw_movers(rng, population, model, settings, f, r)
             calibration = rng_for(seed, "detector_solution", f, r)
             table, st = run_field(reference, model, movers, rates, rng, calibration)
+            edge_excluded += table.attrs.get("edge_excluded", 0)
             table = table.assign(field=f, realisation=r, split=splits[f])
             found = table[table["real"] == 1].groupby("mover_id")["epoch"].nunique()
             for row in rows:
@@ -172,4 +191,7 @@ def run_campaign(
                  sum(len(t) for t in tables))  # fmt: skip
     candidates = pd.concat(tables, ignore_index=True)
     candidates.insert(0, "candidate_id", np.arange(len(candidates)))
+    candidates.attrs["edge_excluded"] = int(edge_excluded)  # kept in the Parquet metadata
+    log.info("%d candidates within half a stamp of a field edge left out (not classified)",
+             edge_excluded)  # fmt: skip
     return candidates, np.concatenate(stamps), pd.DataFrame(mover_rows)
