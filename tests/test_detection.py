@@ -410,3 +410,13 @@ def test_candidates_near_the_edge_have_no_whole_stamp():
     x = np.array([half, half - 1, 100.0, 200 - half, 200 - half + 1, 50.0])
     y = np.array([50.0, 50.0, half - 0.6, 50.0, 50.0, 200 - half + 0.4])
     assert list(inside_stamp_margin(x, y, (200, 200))) == [True, False, False, True, False, True]
+
+
+def test_candidates_on_known_hot_pixels_and_columns_are_masked():
+    from asteroid_ml.detection.campaign import on_bad_pixels
+
+    defects = pd.DataFrame({"kind": ["hot_pixel", "hot_column", "cosmic_ray"],
+                            "x": [10.0, 50.0, 80.0], "y": [20.0, np.nan, 80.0]})  # fmt: skip
+    x = np.array([11.5, 12.5, 10.0, 51.9, 52.1, 80.0])
+    y = np.array([21.0, 20.0, 30.0, 5.0, 5.0, 80.0])
+    assert list(on_bad_pixels(x, y, defects)) == [True, False, False, True, False, False]

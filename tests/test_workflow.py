@@ -164,6 +164,10 @@ def test_detection_stage(run_dir, test_config):
     from asteroid_ml.evaluation.metrics import rank_auc
 
     assert candidates.attrs["edge_excluded"] > 0
+    # hot pixels and columns are on the bad-pixel mask: counted, not classified
+    assert candidates.attrs["bad_pixel_masked"] > 0
+    hot = candidates["kind"].isin(["hot_pixel", "hot_column"])
+    assert hot.sum() <= 0.02 * (candidates["real"] == 0).sum(), candidates["kind"].value_counts()
     padded = (np.asarray(stamps[:, 0]) == 0).mean(axis=(1, 2))
     assert rank_auc(candidates["real"].to_numpy(), padded) == pytest.approx(0.5, abs=0.02)
     summary = pd.read_csv(run_dir / "results" / "eval" / "summary.csv").set_index("model")

@@ -120,7 +120,7 @@ def run_field(
     reference = reference.astype(np.float64)
     stars = sources(reference)
     epochs = simulate_epochs(reference, model, movers, rates, rng, stars)
-    tables, stamps, edge_counts = [], [], []
+    tables, stamps, edge_counts, mask_counts = [], [], [], []
     for e, science in enumerate(epochs.science):
         fallback = None
         if calibration_rng is not None:  # drawn for every epoch: a fixed stream
@@ -134,7 +134,11 @@ def run_field(
         # alone would mark them. They are left out for reals and bogus alike, and counted.
         inside = inside_stamp_margin(found["x"], found["y"], science.shape)
         edge_counts.append(int((~inside).sum()))
-        found = found[inside].reset_index(drop=True)
+        # A survey masks its known hot pixels and columns (from darks and flats) before
+        # detection: candidates on them are counted, not classified.
+        masked = on_bad_pixels(found["x"], found["y"], epochs.truth[epochs.truth["epoch"] == e])
+        mask_counts.append(int((inside & masked).sum()))
+        found = found[inside & ~masked].reset_index(drop=True)
         st = triplets(diff, found)
         feats = features(diff, found, st, model, stars)
         fwhm = model.fwhm_px * epochs.seeing_ratio[e]
@@ -148,7 +152,28 @@ def run_field(
         stamps.append(st)
     table = pd.concat(tables, ignore_index=True)
     table.attrs["edge_excluded"] = int(sum(edge_counts))
+    table.attrs["bad_pixel_masked"] = int(sum(mask_counts))
     return table, np.concatenate(stamps) if stamps else np.zeros((0, 3, STAMP, STAMP), np.float32)
+
+
+#: Half-width (px) of the bad-pixel mask around a hot pixel or column: the defect itself
+#: plus the centroid scatter of its detection on the difference image. Not physics.
+BAD_PIXEL_GROW_PX = 2.0
+
+
+def on_bad_pixels(x: Any, y: Any, defects: pd.DataFrame) -> np.ndarray:
+    """Candidates on the detector's known defects (``defects``: truth rows of kind
+    ``hot_pixel`` (x, y) and ``hot_column`` (x), in the epoch's frame), within
+    :data:`BAD_PIXEL_GROW_PX`."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    hit = np.zeros(len(x), bool)
+    for row in defects.itertuples():
+        near_x = np.abs(x - row.x) <= BAD_PIXEL_GROW_PX
+        if row.kind == "hot_column":
+            hit |= near_x
+        elif row.kind == "hot_pixel":
+            hit |= near_x & (np.abs(y - row.y) <= BAD_PIXEL_GROW_PX)
+    return hit
 
 
 def inside_stamp_margin(x: Any, y: Any, shape: tuple[int, int]) -> np.ndarray:
@@ -171,7 +196,7 @@ def run_campaign(
     """
     splits = field_splits(len(references), settings.split_fractions, seed)
     tables, stamps, mover_rows = [], [], []
-    edge_excluded = 0
+    edge_excluded = bad_pixel_masked = 0
     for f, reference in enumerate(references):
         for r in range(settings.realisations_of(splits[f])):
             rng = rng_for(seed, "detection_field", f, r)
@@ -179,6 +204,7 @@ def run_campaign(
             calibration = rng_for(seed, "detector_solution", f, r)
             table, st = run_field(reference, model, movers, rates, rng, calibration)
             edge_excluded += table.attrs.get("edge_excluded", 0)
+            bad_pixel_masked += table.attrs.get("bad_pixel_masked", 0)
             table = table.assign(field=f, realisation=r, split=splits[f])
             found = table[table["real"] == 1].groupby("mover_id")["epoch"].nunique()
             for row in rows:
@@ -191,7 +217,10 @@ def run_campaign(
                  sum(len(t) for t in tables))  # fmt: skip
     candidates = pd.concat(tables, ignore_index=True)
     candidates.insert(0, "candidate_id", np.arange(len(candidates)))
-    candidates.attrs["edge_excluded"] = int(edge_excluded)  # kept in the Parquet metadata
-    log.info("%d candidates within half a stamp of a field edge left out (not classified)",
-             edge_excluded)  # fmt: skip
+    # kept in the Parquet metadata
+    candidates.attrs.update(
+        edge_excluded=int(edge_excluded), bad_pixel_masked=int(bad_pixel_masked)
+    )
+    log.info("left out (not classified): %d candidates within half a stamp of a field edge, "
+             "%d on the bad-pixel mask", edge_excluded, bad_pixel_masked)  # fmt: skip
     return candidates, np.concatenate(stamps), pd.DataFrame(mover_rows)
