@@ -14,7 +14,15 @@ from asteroid_ml.detection.evaluate import completeness_limits, stamp_metrics
 from asteroid_ml.detection.sequences import LinkSettings, link
 from asteroid_ml.detection.survey_model import SurveyModel
 
-NO_ARTEFACTS = ArtefactRates(0.0, 0.0, 0.0, 0.0, 0.0)
+NO_ARTEFACTS = ArtefactRates(0.0, 0.0, 0.0, 0.0, 0.0, 0.5, (6.0, 60.0), 0.3)
+
+
+def _default_rates() -> ArtefactRates:
+    """The schema's default artefact rates (the only home of those numbers)."""
+    from asteroid_ml.config import section_with_defaults
+
+    detection = section_with_defaults("detection", {})
+    return ArtefactRates.from_config(detection["artefacts"])
 MODEL = SurveyModel(
     pixel_scale_arcsec=0.805, fwhm_arcsec=2.4, zero_point_mag=31.2, sky_sigma=500.0,
     exposure_s=30.0, cadence_min=10.0, n_epochs=4,
@@ -340,7 +348,7 @@ def test_a_campaign_is_reproducible_bit_for_bit():
     })  # fmt: skip
     settings = CampaignSettings(field_px=128, realisations=2, edge_margin_px=8)
     runs = [
-        run_campaign(references, population, MODEL, settings, ArtefactRates(), 5) for _ in range(2)
+        run_campaign(references, population, MODEL, settings, _default_rates(), 5) for _ in range(2)
     ]
     pd.testing.assert_frame_equal(runs[0][0], runs[1][0])
     assert np.array_equal(runs[0][1], runs[1][1])
@@ -350,7 +358,7 @@ def test_a_campaign_is_reproducible_bit_for_bit():
     # val and test fields get their own number of realisations; the train field's draws
     # are unchanged by it
     more = CampaignSettings(field_px=128, realisations=2, eval_realisations=3, edge_margin_px=8)
-    candidates, _, movers = run_campaign(references, population, MODEL, more, ArtefactRates(), 5)
+    candidates, _, movers = run_campaign(references, population, MODEL, more, _default_rates(), 5)
     # two objects, six field realisations: objects repeat, mover ids do not
     assert movers["mover_id"].is_unique and movers["object_id"].nunique() == 2
     per_split = movers.groupby("split")["realisation"].nunique().to_dict()

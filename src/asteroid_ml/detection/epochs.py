@@ -15,7 +15,9 @@ reference frame + offset = pixel in the epoch).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,17 +50,24 @@ class Mover:
 
 @dataclass(frozen=True)
 class ArtefactRates:
-    """How often single-frame and detector artefacts occur (a per-survey choice, not physics:
-    the defaults make every kind common enough to be measured on a laptop run)."""
+    """How often single-frame and detector artefacts occur: the ``detection.artefacts``
+    config section (units and meaning there; a per-survey choice, not physics)."""
 
-    cosmic_rays_per_epoch: float = 1.5
-    satellite_per_epoch: float = 0.1
-    hot_pixels_per_field: float = 1.0
-    hot_column_per_field: float = 0.1
-    variable_star_fraction: float = 0.1
-    variable_amplitude_mag: float = 0.5
-    peak_sigma: tuple[float, float] = (6.0, 60.0)
-    diffuse_fraction: float = 0.3
+    cosmic_rays_per_epoch: float
+    satellite_per_epoch: float
+    hot_pixels_per_field: float
+    hot_column_per_field: float
+    variable_star_fraction: float
+    variable_amplitude_mag: float
+    peak_sigma: tuple[float, float]
+    diffuse_fraction: float
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> ArtefactRates:
+        """From the validated ``detection.artefacts`` section."""
+        values = dict(section)
+        values["peak_sigma"] = tuple(float(v) for v in values["peak_sigma"])
+        return cls(**values)
 
 
 @dataclass
