@@ -23,6 +23,8 @@ def _default_rates() -> ArtefactRates:
 
     detection = section_with_defaults("detection", {})
     return ArtefactRates.from_config(detection["artefacts"])
+
+
 MODEL = SurveyModel(
     pixel_scale_arcsec=0.805, fwhm_arcsec=2.4, zero_point_mag=31.2, sky_sigma=500.0,
     exposure_s=30.0, cadence_min=10.0, n_epochs=4,

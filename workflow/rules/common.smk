@@ -323,11 +323,15 @@ def report_missing_intermediates():
     which reads as "all results present". One line; README: Troubleshooting."""
     if not workflow.is_main_process or not any(Path(p).exists() for p in FINAL_OUTPUTS):
         return
-    missing = [(path, rule) for path, rule in intermediate_files() if not Path(path).exists()]
+    missing = [
+        (path, rule) for path, rule in intermediate_files() if not Path(path).exists()
+    ]
     if not missing:
         return
     rules = sorted({rule for _, rule in missing})
-    files = " ".join(path for path, _ in missing[:3]) + (" ..." if len(missing) > 3 else "")
+    files = " ".join(path for path, _ in missing[:3]) + (
+        " ..." if len(missing) > 3 else ""
+    )
     print(
         f"note: {len(missing)} intermediate file(s) missing while later results exist "
         f"(rules {', '.join(rules)}); Snakemake rebuilds them only when something downstream "

@@ -84,7 +84,11 @@ def make_candidates(
     log.info("detection survey: %d fields of %d px at %.3f\"/px, limit %.2f mag (5 sigma)",
              len(references), d["field_px"], scale, model.limiting_magnitude())  # fmt: skip
     candidates, stamps, movers = run_campaign(
-        references, population, model, settings, ArtefactRates.from_config(d["artefacts"]),
+        references,
+        population,
+        model,
+        settings,
+        ArtefactRates.from_config(d["artefacts"]),
         int(config["seed"]),
     )
     out = Path(out_dir)
