@@ -5,6 +5,9 @@ BIN := .venv/bin
 CORES ?= all
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-m 'not slow'"`.
 PYTEST_ARGS ?=
+# Test workers (pytest-xdist): one per core; a test file stays on one worker, so the
+# module-scoped workflow run and the SLURM cluster start once.
+TEST_WORKERS ?= auto
 
 .PHONY: run test bootstrap lint format report dag bench clean
 
@@ -12,7 +15,7 @@ run: bootstrap
 	scripts/run.sh --cores $(CORES)
 
 test: bootstrap lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bootstrap:
 	scripts/bootstrap.sh

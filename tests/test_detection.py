@@ -430,3 +430,14 @@ def test_candidates_on_known_hot_pixels_and_columns_are_masked():
     x = np.array([11.5, 12.5, 10.0, 51.9, 52.1, 80.0])
     y = np.array([21.0, 20.0, 30.0, 5.0, 5.0, 80.0])
     assert list(on_bad_pixels(x, y, defects)) == [True, False, False, True, False, False]
+
+
+def test_fdr_at_a_real_fraction_by_hand():
+    from asteroid_ml.detection.evaluate import fdr_at_real_fraction
+
+    # 1 % reals, recall 0.99, FPR 0.0132 (the CNN at its val threshold): FDR ~0.57
+    assert fdr_at_real_fraction(0.99, 0.0132, 0.01) == pytest.approx(
+        0.99 * 0.0132 / (0.01 * 0.99 + 0.99 * 0.0132)
+    )
+    assert fdr_at_real_fraction(0.99, 0.0132, 0.01) == pytest.approx(0.569, abs=1e-3)
+    assert fdr_at_real_fraction(1.0, 0.0, 0.5) == 0.0

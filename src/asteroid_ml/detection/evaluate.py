@@ -71,6 +71,14 @@ def reduction_at_real_fraction(
     return 1.0 / kept if kept > 0 else float("inf")
 
 
+def fdr_at_real_fraction(recall: float, false_positive_rate: float, real_fraction: float) -> float:
+    """False discovery rate on a stream with ``real_fraction`` real candidates:
+    (1 - pi) FPR / (pi recall + (1 - pi) FPR)."""
+    kept_bogus = (1.0 - real_fraction) * false_positive_rate
+    kept = real_fraction * recall + kept_bogus
+    return kept_bogus / kept if kept > 0 else float("nan")
+
+
 def stamp_metrics(
     candidates: pd.DataFrame, scores: np.ndarray, target_recall: float
 ) -> dict[str, Any]:
@@ -109,6 +117,12 @@ def stamp_metrics(
     })  # fmt: skip
     out["reduction_at_real_fraction"] = {
         str(pi): reduction_at_real_fraction(point["recall"], point["false_positive_rate"], pi)
+        for pi in STREAM_REAL_FRACTIONS
+    }
+    # The FDR on a stream of the anchors' own real fractions (the test stream's mix is the
+    # experiment's, not a survey's): the same recall and false-positive rate.
+    out["fdr_at_real_fraction"] = {
+        str(pi): fdr_at_real_fraction(point["recall"], point["false_positive_rate"], pi)
         for pi in STREAM_REAL_FRACTIONS
     }
     return out
