@@ -291,7 +291,11 @@ def test_slurm_profile_with_s3_default_storage(
     moto_s3.download(summary_key, download)
     summary = pd.read_csv(download)
     assert sorted(summary["model"]) == sorted(MODELS)
-    assert summary["roc_auc"].between(0.5, 1.0).all(), summary
+    # the tiny test config may leave the sequence stage's test sequences one class (all
+    # real once edge and bad-pixel candidates are left out): no ROC-AUC then, and only there
+    ranked = summary.dropna(subset=["roc_auc"])
+    assert ranked["roc_auc"].between(0.5, 1.0).all(), summary
+    assert set(summary.loc[summary["roc_auc"].isna(), "model"]) <= {"detector_sequence"}, summary
 
 
 def test_aws_batch_profile_dry_run_plans_every_job(moto_s3: S3Endpoint, tmp_path):
