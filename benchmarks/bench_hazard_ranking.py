@@ -84,7 +84,7 @@ def main() -> None:
     k = min(args.n_precise, n)
     epoch = float(config["epoch_jd_tdb"])
     start = time.perf_counter()
-    propagate_states(pos[:k], vel[:k], epoch, epoch + 25 * 365.25)
+    propagate_states(pos[:k], vel[:k], epoch, epoch + 25 * ranking.YEAR_D)
     per = (time.perf_counter() - start) / k * 500 / 25
     rows.append(("precise propagator (IAS15), 500 yr (from 25 yr)", per))
 
@@ -106,7 +106,9 @@ def main() -> None:
 
     def elements_only():
         history = np.repeat(series_now(pos, vel)[:, None], lags + 1, axis=1)
-        features = ranking.start_features(history, np.arange(lags + 1) * sample_days / 365.25)
+        features = ranking.start_features(
+            history, np.arange(lags + 1) * sample_days / ranking.YEAR_D
+        )
         model = saved["models"][horizon][ranking.LEARNED_ELEMENTS]
         return model.predict_proba(features[list(ranking.ELEMENT_FEATURES)].to_numpy())[:, 1]
 

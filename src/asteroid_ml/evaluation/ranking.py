@@ -40,10 +40,10 @@ import pandas as pd
 
 from asteroid_ml.evaluation.metrics import cluster_bootstrap_rows, rank_auc, threshold_at_recall
 from asteroid_ml.seeds import rng_for
+from asteroid_ml.simulation.solar_system import YEAR_D
 
 log = logging.getLogger(__name__)
 
-YEAR_D = 365.25
 
 #: Columns of ``results/eval/hazard_ranking.csv``.
 RANKING_COLUMNS = [

@@ -31,7 +31,12 @@ import numpy as np
 import pandas as pd
 
 from asteroid_ml.simulation.close_approach import propagate_states
-from asteroid_ml.simulation.solar_system import GM_SUN, barycentric_states, elements_to_state
+from asteroid_ml.simulation.solar_system import (
+    GM_SUN,
+    YEAR_D,
+    barycentric_states,
+    elements_to_state,
+)
 
 log = logging.getLogger(__name__)
 
@@ -235,8 +240,8 @@ APPROACHER_COLUMNS = [
 
 
 def _year(jd: np.ndarray) -> np.ndarray:
-    """Julian-year calendar approximation (J2000 + (JD - 2451545) / 365.25), for summaries."""
-    return 2000.0 + (np.asarray(jd, dtype=float) - 2451545.0) / 365.25
+    """Julian-year calendar approximation (J2000 + (JD - 2451545) / YEAR_D), for summaries."""
+    return 2000.0 + (np.asarray(jd, dtype=float) - 2451545.0) / YEAR_D
 
 
 def approacher_clones(
@@ -253,7 +258,7 @@ def approacher_clones(
 
     epoch = float(config["epoch_jd_tdb"])
     limit = float(config["hazard"]["moid_au"])
-    window_end = epoch + float(config["simulation"]["impactor"]["window_end_years"]) * 365.25
+    window_end = epoch + float(config["simulation"]["impactor"]["window_end_years"]) * YEAR_D
     parameters = str(config["hazard"]["clones"]["parameters"])
     pos, vel, owner = [], [], []
     for k, row in rows.reset_index(drop=True).iterrows():
@@ -287,7 +292,7 @@ def approacher_clones(
         }  # fmt: skip
         for h in horizons:
             entry[f"p_moid_below_within_{h:g}yr"] = float(
-                np.mean(reached & (first <= epoch + h * 365.25))
+                np.mean(reached & (first <= epoch + h * YEAR_D))
             )
         out.append(entry)
     columns = APPROACHER_COLUMNS + [f"p_moid_below_within_{h:g}yr" for h in horizons]
