@@ -374,6 +374,37 @@ def test_a_campaign_is_reproducible_bit_for_bit():
     )
 
 
+def test_a_binned_field_keeps_its_flux_and_limit_with_a_narrower_psf_in_pixels():
+    """Binning 2 x 2: the counts are conserved, the pixel scale and one pixel's noise double,
+    the 5-sigma limit stays, the PSF is half as wide in pixels; and a campaign drawn with
+    binnings (1, 2) holds both, its binned realisations on half-size fields."""
+    from asteroid_ml.detection.campaign import CampaignSettings, binned, run_campaign
+
+    reference = _sky(11)
+    settings = CampaignSettings(field_px=128, realisations=2, edge_margin_px=8)
+    ref, model, coarse = binned(reference, MODEL, settings, 2)
+    assert ref.shape == (64, 64) and coarse.field_px == 64
+    assert ref.sum() == pytest.approx(reference.sum(), rel=1e-12)
+    assert ref[0, 0] == pytest.approx(reference[:2, :2].sum())
+    assert model.pixel_scale_arcsec == 2 * MODEL.pixel_scale_arcsec
+    assert model.fwhm_px == pytest.approx(MODEL.fwhm_px / 2)
+    assert model.limiting_magnitude() == pytest.approx(MODEL.limiting_magnitude(), abs=1e-12)
+    assert binned(reference, MODEL, settings, 1)[0] is reference
+
+    population = pd.DataFrame({
+        "object_id": ["a"], "population": ["impactor"], "V_mag": [24.0],
+        "rate_arcsec_min": [1.0], "pa_deg": [30.0],
+    })  # fmt: skip
+    both = CampaignSettings(field_px=128, realisations=4, edge_margin_px=8, binnings=(1, 2))
+    candidates, _, movers = run_campaign(
+        np.stack([_sky(11), _sky(12), _sky(13)]), population, MODEL, both, _default_rates(), 5
+    )
+    assert set(movers["binning"]) == {1, 2}
+    scales = candidates.groupby("binning")["pixel_scale_arcsec"].first()
+    assert scales[2] == pytest.approx(2 * scales[1])
+    assert candidates.loc[candidates["binning"] == 2, ["x", "y"]].max().max() < 64
+
+
 def test_stamps_are_stored_in_half_precision_within_the_noise():
     """float16 on disk: finite, and within 0.05 % (relative) of the float32 stamp."""
     from asteroid_ml.detection.candidates import STAMP_STORAGE_DTYPE, stamps_for_storage

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,8 @@ class CampaignSettings:
     more realisations because the operating points (a quantile of the val reals' scores)
     and the test rates are sample-size limited, while the CNN is limited by sky seen.
     Injected magnitudes are uniform in [m_lim - below, m_lim + above] (fakes around the
-    limit, as surveys measure their efficiency)."""
+    limit, as surveys measure their efficiency). ``binnings``: the pixel binnings a field
+    realisation is simulated at, one drawn per realisation (:func:`binned`)."""
 
     field_px: int = 256
     realisations: int = 6
@@ -45,6 +46,7 @@ class CampaignSettings:
     mag_above_limit: float = 1.0
     split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     edge_margin_px: int = 16
+    binnings: tuple[int, ...] = (1,)
 
     def realisations_of(self, split: str) -> int:
         if split == "train" or self.eval_realisations is None:
@@ -185,6 +187,30 @@ def inside_stamp_margin(x: Any, y: Any, shape: tuple[int, int]) -> np.ndarray:
     return (cx >= half) & (cx + half <= nx) & (cy >= half) & (cy + half <= ny)
 
 
+def binned(
+    reference: np.ndarray, model: SurveyModel, settings: CampaignSettings, factor: int
+) -> tuple[np.ndarray, SurveyModel, CampaignSettings]:
+    """A field as a survey with ``factor`` x coarser pixels sees it: the reference's counts
+    summed in ``factor`` x ``factor`` blocks (:func:`astropy.nddata.block_reduce`), the
+    pixel scale ``factor`` x larger, and the noise of one pixel ``factor`` x larger (the sum
+    of factor^2 sky-limited pixels). The limiting magnitude is unchanged; the PSF is
+    ``factor`` x narrower in pixels. Lengths in pixels (misregistration, the whole
+    detector's astrometric precision, the field) scale with it."""
+    if factor == 1:
+        return reference, model, settings
+    from astropy.nddata import block_reduce
+
+    side = (reference.shape[0] // factor) * factor, (reference.shape[1] // factor) * factor
+    ref = block_reduce(reference[: side[0], : side[1]], factor, func=np.sum)
+    coarse = replace(
+        model, pixel_scale_arcsec=model.pixel_scale_arcsec * factor,
+        sky_sigma=model.sky_sigma * factor,
+        astrometric_sigma_px=model.astrometric_sigma_px / factor,
+        solution_astrometric_sigma_px=model.solution_astrometric_sigma_px / factor,
+    )  # fmt: skip
+    return ref, coarse, replace(settings, field_px=side[0] // factor)
+
+
 def run_campaign(
     references: np.ndarray, population: pd.DataFrame, model: SurveyModel,
     settings: CampaignSettings, rates: ArtefactRates, seed: int,
@@ -199,16 +225,20 @@ def run_campaign(
     edge_excluded = bad_pixel_masked = 0
     for f, reference in enumerate(references):
         for r in range(settings.realisations_of(splits[f])):
+            # its own stream: adding a binning leaves the other realisations' draws as they were
+            factor = int(rng_for(seed, "detection_binning", f, r).choice(settings.binnings))
+            ref, field_model, field_settings = binned(reference, model, settings, factor)
             rng = rng_for(seed, "detection_field", f, r)
-            movers, rows = draw_movers(rng, population, model, settings, f, r)
+            movers, rows = draw_movers(rng, population, field_model, field_settings, f, r)
             calibration = rng_for(seed, "detector_solution", f, r)
-            table, st = run_field(reference, model, movers, rates, rng, calibration)
+            table, st = run_field(ref, field_model, movers, rates, rng, calibration)
             edge_excluded += table.attrs.get("edge_excluded", 0)
             bad_pixel_masked += table.attrs.get("bad_pixel_masked", 0)
-            table = table.assign(field=f, realisation=r, split=splits[f])
+            table = table.assign(field=f, realisation=r, split=splits[f], binning=factor,
+                                 pixel_scale_arcsec=field_model.pixel_scale_arcsec)  # fmt: skip
             found = table[table["real"] == 1].groupby("mover_id")["epoch"].nunique()
             for row in rows:
-                row.update(field=f, realisation=r, split=splits[f],
+                row.update(field=f, realisation=r, split=splits[f], binning=factor,
                            epochs_detected=int(found.get(row["mover_id"], 0)))  # fmt: skip
             tables.append(table)
             stamps.append(st)

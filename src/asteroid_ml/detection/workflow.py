@@ -79,7 +79,7 @@ def make_candidates(
         field_px=d["field_px"], realisations=d["realisations"],
         eval_realisations=d["eval_realisations"],
         movers_per_field=d["movers_per_field"], mag_below_limit=d["mag_below_limit"],
-        mag_above_limit=d["mag_above_limit"],
+        mag_above_limit=d["mag_above_limit"], binnings=tuple(d["binnings"]),
     )  # fmt: skip
     log.info("detection survey: %d fields of %d px at %.3f\"/px, limit %.2f mag (5 sigma)",
              len(references), d["field_px"], scale, model.limiting_magnitude())  # fmt: skip
@@ -98,9 +98,7 @@ def make_candidates(
     with atomic_output(out / "movers.parquet") as tmp:
         movers.to_parquet(tmp, index=False)
     with atomic_output(out / "candidates.parquet") as tmp:
-        candidates.assign(
-            pixel_scale_arcsec=scale, limit_mag=model.limiting_magnitude()
-        ).to_parquet(tmp, index=False)
+        candidates.assign(limit_mag=model.limiting_magnitude()).to_parquet(tmp, index=False)
 
 
 def _load_candidates(in_dir: str | Path) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
@@ -154,7 +152,9 @@ def evaluate_detection(
     )
     survey = {
         "limit_mag": float(candidates["limit_mag"].iloc[0]),
-        "pixel_scale_arcsec": float(candidates["pixel_scale_arcsec"].iloc[0]),
+        # the finest; coarser ones are binnings of it (detection.binnings)
+        "pixel_scale_arcsec": float(candidates["pixel_scale_arcsec"].min()),
+        "pixel_scales_arcsec": sorted(set(candidates["pixel_scale_arcsec"].round(4).tolist())),
         "n_candidates": len(candidates),
         "real_fraction": float(candidates["real"].mean()),
     }
