@@ -1,9 +1,15 @@
 # asteroid-ml: simulate asteroids with AMUSE, cut real sky out of a HiPS survey,
 # inject the asteroids, train and evaluate detectors, and draw the paper figures.
 # Stages live in workflow/rules/*.smk; the science lives in src/asteroid_ml.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# The package reads schema, config and resources from the folder of this Snakefile (also where
+# Snakemake deployed the sources of a remote job): asteroid_ml.config.ROOT_ENV.
+os.environ["ASTEROID_ML_ROOT"] = workflow.basedir
 
 
 configfile: "config/config.yaml"
@@ -25,6 +31,12 @@ include: "workflow/rules/figures.smk"
 
 
 report_missing_intermediates()
+
+
+# With --software-deployment-method apptainer, every job runs in the job image.
+if config["container"]:
+
+    container: config["container"]
 
 
 rule all:

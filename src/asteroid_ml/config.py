@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -20,7 +21,12 @@ from typing import Any
 import jsonschema
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# The checkout the workflow runs from: its schema, config/ and resources/. The Snakefile names
+# its own folder (ASTEROID_ML_ROOT), so a job whose sources Snakemake deployed elsewhere (an AWS
+# Batch job in the image, whose package lives in /opt/asteroid-ml) reads the deployed files;
+# otherwise the checkout this package is installed from (editable install).
+ROOT_ENV = "ASTEROID_ML_ROOT"
+REPO_ROOT = Path(os.environ.get(ROOT_ENV) or Path(__file__).resolve().parents[2]).resolve()
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT_CONFIG_PATH = REPO_ROOT / "config" / "config.yaml"
 
