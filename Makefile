@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # module-scoped workflow run and the SLURM cluster start once.
 TEST_WORKERS ?= auto
 
-.PHONY: run test bootstrap lint format report dag bench clean
+.PHONY: run test bootstrap lint format report dag bench clean image
 
 run: bootstrap
 	scripts/run.sh --cores $(CORES)
@@ -19,6 +19,11 @@ test: bootstrap lint
 
 bootstrap:
 	scripts/bootstrap.sh
+
+# The job image of containers/Dockerfile, built with podman on a Debian base made here;
+# tagged asteroid-ml:<git short sha>, saved to build/image/ (docs/profiles.md, "The job image").
+image:
+	scripts/build-image.sh
 
 # Static checks (part of `make test`): ruff, snakefmt, snakemake --lint.
 lint: bootstrap
