@@ -1,7 +1,8 @@
 """The one list of models: name, task, framework, saved file and how figures draw it.
 
 The rules (``workflow/rules/common.smk``), the evaluation and the figures all read
-this table; adding a model is one entry here plus its training rule.
+this table. Adding a model is the model itself, one entry here, its training rule and script,
+and its settings in the schema (docs/code-map.md, "Where to add things").
 """
 
 from __future__ import annotations
