@@ -69,7 +69,7 @@ fi
 printf '%s\n' "$pipconf" > "$OUT/pip.conf"
 mounts+=(-v "$OUT/pip.conf:/etc/pip.conf:ro")
 
-# --- the base: Debian 12 from the mirror apt uses, imported as debian:bookworm-slim ------
+# --- the base: Debian 12 from a Debian mirror (DEBIAN_MIRROR), imported as debian:bookworm-slim
 BASE=localhost/debian:bookworm-slim
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 if ! podman image exists "$BASE"; then

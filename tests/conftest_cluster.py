@@ -296,11 +296,12 @@ class S3Endpoint:
             "SNAKEMAKE_STORAGE_S3_SECRET_KEY": "testing",
         }
 
-    def client(self):
+    def client(self, service: str = "s3"):
+        """A boto3 client of this moto server (it also serves IAM and Batch)."""
         import boto3
 
         return boto3.client(
-            "s3",
+            service,
             endpoint_url=self.url,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",

@@ -127,18 +127,13 @@ def test_the_test_dag_in_the_image_matches_the_host(image, host_run, tmp_path):
 def batch_queue(moto_s3: S3Endpoint) -> tuple[str, str]:
     """A Batch job queue and job role on the moto server (Batch without Docker: moto marks a
     submitted job done; the test runs its command in the image itself)."""
-    import boto3
     import requests
 
     requests.post(f"{moto_s3.url}/moto-api/config", json={"batch": {"use_docker": False}})
-    kw = dict(
-        endpoint_url=moto_s3.url, aws_access_key_id="testing",
-        aws_secret_access_key="testing", region_name="us-east-1",
-    )  # fmt: skip
-    role = boto3.client("iam", **kw).create_role(
+    role = moto_s3.client("iam").create_role(
         RoleName="asteroid-ml-batch-job", AssumeRolePolicyDocument="{}"
     )["Role"]["Arn"]
-    batch = boto3.client("batch", **kw)
+    batch = moto_s3.client("batch")
     environment = batch.create_compute_environment(
         computeEnvironmentName="asteroid-ml-ce", type="UNMANAGED", state="ENABLED",
         serviceRole=role,
@@ -169,18 +164,13 @@ def checkout_copy(dest: Path) -> Path:
 def test_an_aws_batch_job_runs_in_the_image_from_s3_to_s3(
     image, host_run, moto_s3: S3Endpoint, batch_queue, tmp_path
 ):
-    import boto3
-
     queue, role = batch_queue
     prefix = "batch-image"
     client = moto_s3.client()
     client.upload_file(
         str(host_run / BATCH_RULE_INPUT), moto_s3.bucket, f"{prefix}/{BATCH_RULE_INPUT}"
     )
-    batch = boto3.client(
-        "batch", endpoint_url=moto_s3.url, aws_access_key_id="testing",
-        aws_secret_access_key="testing", region_name="us-east-1",
-    )  # fmt: skip
+    batch = moto_s3.client("batch")
     known = {d["jobDefinitionArn"] for d in batch.describe_job_definitions()["jobDefinitions"]}
     checkout = checkout_copy(tmp_path / "checkout")
     env = {**base_env(), **moto_s3.env, "AWS_ENDPOINT_URL_BATCH": moto_s3.url}
