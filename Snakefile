@@ -8,7 +8,7 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 # The package reads schema, config and resources from the folder of this Snakefile (also where
-# Snakemake deployed the sources of a remote job): asteroid_ml.config.ROOT_ENV. Set here, for
+# Snakemake deployed the sources of a remote job): asteroid_ml.paths.ROOT_ENV. Set here, for
 # this process and the jobs it starts; nothing asks the user for it.
 os.environ.update(ASTEROID_ML_ROOT=workflow.basedir)
 

@@ -38,11 +38,12 @@ def main() -> None:
 
     import torch
 
-    from asteroid_ml.config import DEFAULT_CONFIG_PATH, load_config
+    from asteroid_ml.config import load_config
     from asteroid_ml.frames.calibration import make_masters
     from asteroid_ml.frames.movers import FindSettings, run_find_movers
     from asteroid_ml.frames.night import FrameSetInputs
     from asteroid_ml.frames.reading import read_frames
+    from asteroid_ml.paths import DEFAULT_CONFIG_PATH
 
     torch.set_num_threads(args.threads)
     globs = {k: str(NIGHT / f"*{k.capitalize()}*") for k in ("light", "bias", "dark")}

@@ -13,7 +13,6 @@ import yaml
 from asteroid_ml.cli import main
 from asteroid_ml.config import (
     ConfigError,
-    config_hash,
     config_layers,
     key_sources,
     load_config,
@@ -21,6 +20,7 @@ from asteroid_ml.config import (
     sources_summary,
     validate_config,
 )
+from asteroid_ml.io import config_hash
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "paper.yaml"])

@@ -13,7 +13,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from asteroid_ml.config import load_config
-from asteroid_ml.evaluation.hazard import moid_score, physics_scores, summary_rows
+from asteroid_ml.evaluation.hazard import summary_rows
+from asteroid_ml.evaluation.physics import moid_score, physics_scores
 from asteroid_ml.evaluation.scoring import evaluate_model
 from asteroid_ml.models.baselines import train_impactor_baseline
 from asteroid_ml.models.series import (

@@ -20,7 +20,14 @@ import pytest
 from asteroid_ml import tables
 from asteroid_ml.config import load_config
 from asteroid_ml.io import sha256_file
-from asteroid_ml.simulation import draws, gravity_code, handover, populations, solar_system
+from asteroid_ml.simulation import (
+    draws,
+    gravity_code,
+    handover,
+    planet_track,
+    populations,
+    solar_system,
+)
 from asteroid_ml.simulation.solar_system import (
     BODIES,
     EARTH_RADIUS_AU,
@@ -525,7 +532,7 @@ def test_planet_track_earth_follows_the_planets_it_samples():
     t0, step = 2459000.5, 360.0
     pos, vel = barycentric_states(t0 + step * np.arange(12))
     pos, vel = pos - pos[:, :1], vel - vel[:, :1]
-    track = handover.PlanetTrack(t0, step, pos, vel, pos[-1], vel[-1])
+    track = planet_track.PlanetTrack(t0, step, pos, vel, pos[-1], vel[-1])
     for t in np.linspace(t0, t0 + 10 * step, 41):
         r, v = track.earth(t)
         p, w = barycentric_states(t)
@@ -535,8 +542,8 @@ def test_planet_track_earth_follows_the_planets_it_samples():
         assert np.degrees(np.arccos(min(cos, 1.0))) < 0.1
     # the tested spacing is what planet_track uses for any hand-over interval
     for handover_days, every in ((36.0, 10), (180.0, 2), (360.0, 1), (1000.0, 1)):
-        assert handover._track_sample_intervals(handover_days) == every
-    assert handover.TRACK_SAMPLE_DAYS == step
+        assert planet_track.track_sample_intervals(handover_days) == every
+    assert planet_track.TRACK_SAMPLE_DAYS == step
 
 
 @pytest.mark.slow

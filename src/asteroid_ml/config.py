@@ -9,10 +9,7 @@ message that names the file and the dotted key.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
-import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -21,14 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-# The checkout the workflow runs from: its schema, config/ and resources/. The Snakefile names
-# its own folder (ASTEROID_ML_ROOT), so a job whose sources Snakemake deployed elsewhere (an AWS
-# Batch job in the image, whose package lives in /opt/asteroid-ml) reads the deployed files;
-# otherwise the checkout this package is installed from (editable install).
-ROOT_ENV = "ASTEROID_ML_ROOT"
-REPO_ROOT = Path(os.environ.get(ROOT_ENV) or Path(__file__).resolve().parents[2]).resolve()
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
-DEFAULT_CONFIG_PATH = REPO_ROOT / "config" / "config.yaml"
+from asteroid_ml.paths import DEFAULT_CONFIG_PATH, REPO_ROOT, SCHEMA_PATH
 
 
 class ConfigError(ValueError):
@@ -310,14 +300,3 @@ def load_config(
     """
     layers = config_layers([path], replace_default)
     return validate_config(overlay(layers), source=layers[-1][0])
-
-
-def config_hash(config: Mapping[str, Any], sections: Iterable[str] | None = None) -> str:
-    """SHA-256 of the canonical JSON of ``config`` (or only of ``sections``).
-
-    Used in dataset cards and Parquet metadata to tie an output to the exact
-    configuration that produced it.
-    """
-    chosen = config if sections is None else {k: config.get(k) for k in sections}
-    blob = json.dumps(chosen, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()

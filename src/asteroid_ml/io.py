@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +150,14 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def config_hash(config: Mapping[str, Any], sections: Iterable[str] | None = None) -> str:
+    """SHA-256 of the canonical JSON of ``config`` (or only of ``sections``).
+
+    Used in dataset cards and Parquet metadata to tie an output to the exact
+    configuration that produced it.
+    """
+    chosen = config if sections is None else {k: config.get(k) for k in sections}
+    blob = json.dumps(chosen, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()

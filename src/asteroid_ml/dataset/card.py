@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from asteroid_ml.dataset.splits import SPLITS
-from asteroid_ml.io import sha256_file
+from asteroid_ml.io import config_hash, sha256_file
 
 #: Negative kinds, in the order in which their fractions are accumulated.
 NEGATIVE_KINDS = ("empty", "cosmic_ray", "hot_pixel", "hot_column", "bright_star")
@@ -28,9 +28,6 @@ def content_config_hash(config: Mapping[str, Any]) -> str:
     Shard counts only decide how work is split into jobs, so they are left out:
     the card (and its hash) is then identical for 1 or 3 simulation shards.
     """
-
-    from asteroid_ml.config import config_hash
-
     content = {k: copy.deepcopy(config.get(k)) for k in
                ("seed", "epoch_jd_tdb", "simulation", "observations", "survey", "dataset")}  # fmt: skip
     for population in (content.get("simulation") or {}).values():

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from asteroid_ml.detection.candidates import FEATURES, STAMP, STAMP_CLIP_SIGMA
+from asteroid_ml.io import config_hash
 
 CARD_NAME = "card.json"
 
@@ -67,8 +68,6 @@ def model_card(
     training: Mapping[str, Any], model_input: Mapping[str, Any],
 ) -> dict:  # fmt: skip
     """The card of one saved classifier."""
-    from asteroid_ml.config import config_hash
-
     keys = ("roc_auc", "pr_auc", "recall_at_threshold", "fdr_at_target_recall",
             "candidate_reduction_at_target_recall")  # fmt: skip
     return {

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from asteroid_ml.evaluation.metrics import cluster_bootstrap_rows, rank_auc, threshold_at_recall
+from asteroid_ml.evaluation.physics import read_forward
 from asteroid_ml.seeds import rng_for
 from asteroid_ml.simulation.solar_system import YEAR_D
 
@@ -319,7 +320,6 @@ def hazard_ranking(
     """
     import joblib
 
-    from asteroid_ml.evaluation.hazard import read_forward
     from asteroid_ml.io import atomic_output
     from asteroid_ml.simulation.forward import sample_times, series_times
     from asteroid_ml.simulation.moid import earth_orbit_drift_au

@@ -27,6 +27,7 @@ from asteroid_ml.evaluation.metrics import (
     strict_json,
     threshold_at_recall,
 )
+from asteroid_ml.evaluation.physics import physics_scores, read_forward
 from asteroid_ml.io import atomic_output, write_json, write_parquet
 from asteroid_ml.registry import ModelSpec, model_spec
 
@@ -124,8 +125,6 @@ def impactor_scorer(
     """A function that scores the rows of an elements table (objects named in column ``key``)
     with the impactor model ``spec``, whatever it reads (:attr:`ModelSpec.inputs`)."""
     if spec.inputs == "forward":
-        from asteroid_ml.evaluation.hazard import physics_scores, read_forward
-
         forward = read_forward(forward_paths)
         limit = float(config["hazard"]["moid_au"])
         return lambda table: physics_scores(

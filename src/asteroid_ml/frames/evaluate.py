@@ -60,7 +60,7 @@ from asteroid_ml.frames.movers import (
     write_find_movers,
 )
 from asteroid_ml.frames.night import FrameSetInputs
-from asteroid_ml.io import atomic_output
+from asteroid_ml.io import atomic_output, config_hash
 from asteroid_ml.seeds import rng_for, stable_int
 
 log = logging.getLogger(__name__)
@@ -356,7 +356,6 @@ def save_real_card(
 ) -> None:  # fmt: skip
     """The card of the CNN trained on a frame set's own fakes and bogus (row b), so that
     ``find-movers --model`` can load it."""
-    from asteroid_ml.config import config_hash
     from asteroid_ml.detection.saved import CNN_INPUT, save_card
 
     train = table["split"] == "train"
@@ -391,9 +390,9 @@ def frame_set_summary(
     """Rows (a) and (b) of frame set ``name`` of ``config['frames']['sets']`` in
     ``out_dir/summary.csv`` (:data:`SUMMARY_COLUMNS`), beside find-movers' outputs on it,
     its fakes and the CNN trained on it (``detector_cnn_real/``)."""
-    from asteroid_ml.config import REPO_ROOT
     from asteroid_ml.detection.saved import load_detector
     from asteroid_ml.io import atomic_output
+    from asteroid_ml.paths import REPO_ROOT
 
     out = Path(out_dir)
     detector = load_detector(model_path)

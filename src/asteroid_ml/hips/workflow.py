@@ -14,6 +14,7 @@ import pandas as pd
 
 from asteroid_ml.hips.extract import CutoutBatch, extract_cutouts
 from asteroid_ml.hips.survey import HipsSurvey, open_survey
+from asteroid_ml.io import config_hash
 from asteroid_ml.tables import CUTOUT_MANIFEST_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -142,30 +143,33 @@ def write_cutout_outputs(
 def extract_shard(
     config: Mapping[str, Any],
     targets_path: str | os.PathLike[str],
-    shard: int,
+    shard: int | None,
     output_npy: str | os.PathLike[str],
     output_manifest: str | os.PathLike[str],
     survey_location: str,
 ) -> None:
     """Extract the cutouts of shard ``shard`` of ``results/cutouts/targets.parquet``.
 
-    Rows with ``cutout_shard == shard`` are extracted in ``target_id`` order
-    (internally grouped by tile so that each tile is read once) and written as a
-    float32 ``(N, S, S)`` ``.npy`` (NaN = blank) and a Parquet manifest whose row
-    ``i`` describes array index ``i``.
+    Rows with ``cutout_shard == shard`` (every row when ``shard`` is None: a user's own
+    table of ``ra,dec``, as ``asteroid-ml cutouts`` passes it) are extracted in
+    ``target_id`` order (internally grouped by tile so that each tile is read once) and
+    written as a float32 ``(N, S, S)`` ``.npy`` (NaN = blank) and a Parquet manifest whose
+    row ``i`` describes array index ``i``. Settings: ``config['survey']``. A survey none of
+    whose tiles covers any target is refused before anything is written.
     """
-    from asteroid_ml.config import config_hash
-
     started = time.perf_counter()
-    shard = int(shard)
     targets = read_positions(targets_path)
-    if "cutout_shard" not in targets.columns:
-        raise ValueError(f"{targets_path}: missing column 'cutout_shard'")
-    rows = targets[targets["cutout_shard"].astype(int) == shard].sort_values("target_id")
+    if shard is None:
+        rows = targets.sort_values("target_id")
+    else:
+        shard = int(shard)
+        if "cutout_shard" not in targets.columns:
+            raise ValueError(f"{targets_path}: missing column 'cutout_shard'")
+        rows = targets[targets["cutout_shard"].astype(int) == shard].sort_values("target_id")
     settings = _extraction_settings(config)
     survey = open_survey_from_config(config, survey_location)
     log.info(
-        "shard %d: %d cutouts of %d px from %s (order %s, %s)",
+        "shard %s: %d cutouts of %d px from %s (order %s, %s)",
         shard,
         len(rows),
         settings["size"],
@@ -176,10 +180,15 @@ def extract_shard(
     batch = extract_cutouts(
         survey, rows["ra_deg"].to_numpy(), rows["dec_deg"].to_numpy(), **settings
     )
+    if len(batch) and bool(np.isnan(batch.images).all()):
+        raise ValueError(
+            f"{survey_location}: no tile covers any of the {len(batch)} targets (every "
+            "cutout would be blank): check the survey folder and the targets' RA/Dec"
+        )
     manifest = manifest_frame(rows["target_id"].to_numpy(), batch)
     n_missing = sum(1 for t in batch.missing_tiles if t)
     if n_missing:
-        log.warning("shard %d: %d cutouts touch missing tiles (blank pixels)", shard, n_missing)
+        log.warning("shard %s: %d cutouts touch missing tiles (blank pixels)", shard, n_missing)
     write_cutout_outputs(
         batch.images,
         manifest,
@@ -203,7 +212,7 @@ def extract_shard(
         },
     )
     log.info(
-        "shard %d: wrote %s (%d cutouts, %d tiles read, %.2f s)",
+        "shard %s: wrote %s (%d cutouts, %d tiles read, %.2f s)",
         shard,
         output_npy,
         len(rows),

@@ -36,8 +36,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from asteroid_ml.config import config_hash
-from asteroid_ml.io import atomic_output, sha256_file
+from asteroid_ml.io import atomic_output, config_hash, sha256_file
 from asteroid_ml.seeds import rng_for
 from asteroid_ml.workflow_support import PROGRESS_INTERVAL_S
 

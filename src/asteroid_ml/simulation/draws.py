@@ -44,7 +44,7 @@ from asteroid_ml.simulation.solar_system import (
 )
 
 if TYPE_CHECKING:
-    from asteroid_ml.simulation.handover import PlanetTrack
+    from asteroid_ml.simulation.planet_track import PlanetTrack
 
 
 def draw_h_mag(rng: np.random.Generator, h_min: float, h_max: float, slope: float) -> float:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from asteroid_ml.io import config_hash
 from asteroid_ml.simulation.solar_system import (
     C_AU_D,
     GM_SUN,
@@ -180,7 +181,6 @@ def compute_ephemerides(
     config: dict[str, Any], sim_path: str | os.PathLike[str], output_path: str | os.PathLike[str]
 ) -> None:
     """Ephemerides of every object of a simulation shard at the observation times."""
-    from asteroid_ml.config import config_hash
     from asteroid_ml.io import write_parquet
 
     needed = ["object_id", "population", "epoch_jd_tdb", "H_mag", *SIM_STATE_COLUMNS]

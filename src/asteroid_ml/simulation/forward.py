@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from asteroid_ml.io import save_npy
+from asteroid_ml.io import config_hash, save_npy
 from asteroid_ml.simulation import gravity_code
 from asteroid_ml.simulation.gravity_code import GravityCode, terminate_on_sigterm
 from asteroid_ml.simulation.moid import earth_moid_au
@@ -238,7 +238,6 @@ def _write_series(
 def _write(
     table: pd.DataFrame, config: Mapping[str, Any], output_path: str | os.PathLike[str], what: str
 ) -> None:
-    from asteroid_ml.config import config_hash
     from asteroid_ml.io import write_parquet
 
     metadata = {

@@ -26,17 +26,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from asteroid_ml.io import config_hash
 from asteroid_ml.seeds import rng_for
 from asteroid_ml.simulation import gravity_code
 from asteroid_ml.simulation.checks import simulation_problems
 from asteroid_ml.simulation.draws import ImpactLaunch, draw_background_elements, draw_impact
 from asteroid_ml.simulation.gravity_code import GravityCode, SimulationError, terminate_on_sigterm
 from asteroid_ml.simulation.handover import (
-    PlanetTrack,
     handover_grid,
     integrate_impactors,
     planet_track,
 )
+from asteroid_ml.simulation.planet_track import PlanetTrack
 from asteroid_ml.simulation.solar_system import (
     EARTH_INDEX,
     YEAR_D,
@@ -350,7 +351,6 @@ def simulate_shard(
     not used to draw objects: the impactor classifier is later applied to the real
     catalog, so the training populations must not contain its objects.
     """
-    from asteroid_ml.config import config_hash
     from asteroid_ml.io import write_parquet
 
     if population not in POPULATIONS:

@@ -1,19 +1,17 @@
-"""The ``asteroid-ml find-movers`` and ``asteroid-ml real-frames`` sub-commands (wired into
-:mod:`asteroid_ml.cli`); each calls the function its rule calls."""
+"""Real-frame sub-commands: ``find-movers`` and ``real-frames``; each calls the function its
+rule calls."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from asteroid_ml import paths
+from asteroid_ml.cli.common import config_parent, load, threads_parent
+from asteroid_ml.registry import MODELS
+
 #: The saved classifier that find-movers uses without --model (the default run's).
-DEFAULT_MODEL = "results/models/detector_cnn/best.ckpt"
-
-
-def _frames_section(config_path: str | None) -> dict:
-    from asteroid_ml.config import DEFAULT_CONFIG_PATH, load_config
-
-    return load_config(config_path or DEFAULT_CONFIG_PATH)["frames"]
+DEFAULT_MODEL = str(paths.saved_model("detector_cnn", MODELS["detector_cnn"].filename))
 
 
 def add_find_movers(subparsers: Any) -> None:
@@ -24,6 +22,7 @@ def add_find_movers(subparsers: Any) -> None:
         "against the median of the others, find candidates (sep), score them with a saved "
         "detector and link sequences. Writes movers.csv, sequences.csv, frames.csv and "
         "movers.png/pdf in --out. Settings: the config's frames section (docs/frames.md).",
+        parents=[config_parent(), threads_parent("CPU threads for scoring")],
     )
     p.add_argument("--frames", required=True, help="glob of the light frames (quote it)")
     p.add_argument("--bias", help="glob of bias frames")
@@ -35,8 +34,6 @@ def add_find_movers(subparsers: Any) -> None:
     )
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"saved detector_cnn (.ckpt) or detector_rf (.joblib) (default {DEFAULT_MODEL})")  # fmt: skip
-    p.add_argument("--config", help="config YAML whose frames section to use (default config/config.yaml)")  # fmt: skip
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for scoring")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=run_find_movers_command)
 
@@ -48,7 +45,7 @@ def run_find_movers_command(args: argparse.Namespace) -> int:
     from asteroid_ml.frames.night import FrameSetInputs
 
     torch.set_num_threads(max(1, args.threads))
-    settings = FindSettings.from_config(_frames_section(args.config))
+    settings = FindSettings.from_config(load(args)["frames"])
     inputs = FrameSetInputs(args.frames, args.bias, args.dark, args.flat, args.pixel_scale,
                             args.saturation)  # fmt: skip
     result = run_find_movers(inputs, settings, args.model)
@@ -70,8 +67,8 @@ def add_real_frames(subparsers: Any) -> None:
         "each frame's measured PSF around its limit at the simulated population's rates, the "
         "saved simulation-trained detector (row a) and a CNN trained on the frames' own fakes "
         "and bogus (row b). Writes the rows of real_frames_summary.csv.",
+        parents=[config_parent(), threads_parent()],
     )
-    p.add_argument("--config", help="config YAML (default config/config.yaml)")
     p.add_argument("--set", dest="sets", action="append",
                    help="NAME=GLOB[,bias=GLOB][,dark=GLOB][,flat=GLOB][,pixel_scale=X]; "
                    "default: the config's frames.sets")  # fmt: skip
@@ -79,9 +76,8 @@ def add_real_frames(subparsers: Any) -> None:
     p.add_argument("--ephemerides", nargs="+", required=True,
                    help="ephemeris shards whose rates the fakes take (results/ephemerides/*/*.parquet)")  # fmt: skip
     p.add_argument("--out", required=True, help="output CSV (all sets' rows)")
-    p.add_argument("--work", default="results/frames",
+    p.add_argument("--work", default=str(paths.FRAMES),
                    help="folder of each set's outputs (WORK/NAME/: find-movers, fakes, CNN)")  # fmt: skip
-    p.add_argument("--threads", type=int, default=1, help="CPU threads")
     p.set_defaults(func=run_real_frames_command)
 
 
@@ -107,11 +103,10 @@ def run_real_frames_command(args: argparse.Namespace) -> int:
 
     import torch
 
-    from asteroid_ml.config import DEFAULT_CONFIG_PATH, load_config
     from asteroid_ml.frames.evaluate import combine_summaries, frame_set_summary
 
     torch.set_num_threads(max(1, args.threads))
-    config = load_config(args.config or DEFAULT_CONFIG_PATH)
+    config = load(args)
     if args.sets:
         config["frames"]["sets"] = dict(parse_set(s) for s in args.sets)
     work = Path(args.work)
