@@ -101,8 +101,12 @@ def bench_trainer(config, dataset_dir: Path, epochs: int, accelerator: str) -> d
     from asteroid_ml.models.detector import DetectorCNN
 
     cfg = config["training"]["detector"]
-    dm = CutoutDataModule(dataset_dir, batch_size=cfg["batch_size"], seed=0, augment=True)
-    model = DetectorCNN(depth=cfg["depth"], width=cfg["width"], hidden=cfg["hidden"])
+    dm = CutoutDataModule(dataset_dir, batch_size=cfg["batch_size"], seed=0, augment=True,
+                          cache=cfg["cache_in_memory"], num_workers=0)  # fmt: skip
+    dm.setup("fit")
+    model = DetectorCNN.from_config(
+        cfg, 1.0, int(dm.datasets["train"].images.shape[-1]), channels=1
+    )
     timer = StepTimer().callback
     precision = "bf16-mixed" if accelerator == "gpu" else "32-true"
     trainer = L.Trainer(

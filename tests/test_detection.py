@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from asteroid_ml.config import section_with_defaults
 from asteroid_ml.dataset.injection import PSF, render_trail
 from asteroid_ml.detection.candidates import detect, filtered_noise_ratio, gaussian_kernel, label
 from asteroid_ml.detection.difference import difference_image, sources
@@ -13,22 +16,31 @@ from asteroid_ml.detection.epochs import ArtefactRates, Mover, simulate_epochs
 from asteroid_ml.detection.evaluate import completeness_limits, stamp_metrics
 from asteroid_ml.detection.sequences import LinkSettings, link
 from asteroid_ml.detection.survey_model import SurveyModel
+from asteroid_ml.detection.workflow import survey_model
 
 NO_ARTEFACTS = ArtefactRates(0.0, 0.0, 0.0, 0.0, 0.0, 0.5, (6.0, 60.0), 0.3)
 
 
 def _default_rates() -> ArtefactRates:
     """The schema's default artefact rates (the only home of those numbers)."""
-    from asteroid_ml.config import section_with_defaults
-
-    detection = section_with_defaults("detection", {})
-    return ArtefactRates.from_config(detection["artefacts"])
+    return ArtefactRates.from_config(DETECTION["artefacts"])
 
 
-MODEL = SurveyModel(
-    pixel_scale_arcsec=0.805, fwhm_arcsec=2.4, zero_point_mag=31.2, sky_sigma=500.0,
-    exposure_s=30.0, cadence_min=10.0, n_epochs=4,
+#: The schema's detection section (the only home of its defaults).
+DETECTION = section_with_defaults("detection", {})
+MODEL = replace(
+    survey_model({"detection": DETECTION}, 0.805), fwhm_arcsec=2.4, zero_point_mag=31.2,
+    sky_sigma=500.0, exposure_s=30.0, cadence_min=10.0, n_epochs=4,
 )  # fmt: skip
+
+
+def _campaign(**values):
+    """The schema's campaign settings, at one binning and with as many evaluation
+    realisations as training ones, with ``values`` changed."""
+    from asteroid_ml.detection.campaign import CampaignSettings
+
+    settings = CampaignSettings.from_config(DETECTION)
+    return replace(settings, **{"binnings": (1,), "eval_realisations": None, **values})
 
 
 def _sky(seed: int, size: int = 128) -> np.ndarray:
@@ -341,14 +353,14 @@ def test_the_shipped_1_arcsec_survey_reads_at_its_native_scale(repo):
 def test_a_campaign_is_reproducible_bit_for_bit():
     """Same seed, same fields: identical candidates, stamps and movers (random streams are
     keyed by seed, field and realisation)."""
-    from asteroid_ml.detection.campaign import CampaignSettings, run_campaign
+    from asteroid_ml.detection.campaign import run_campaign
 
     references = np.stack([_sky(11), _sky(12), _sky(13)])
     population = pd.DataFrame({
         "object_id": ["a", "b"], "population": ["impactor", "background"],
         "V_mag": [24.0, 26.0], "rate_arcsec_min": [1.0, 3.0], "pa_deg": [30.0, 200.0],
     })  # fmt: skip
-    settings = CampaignSettings(field_px=128, realisations=2, edge_margin_px=8)
+    settings = _campaign(field_px=128, realisations=2, edge_margin_px=8)
     runs = [
         run_campaign(references, population, MODEL, settings, _default_rates(), 5) for _ in range(2)
     ]
@@ -359,7 +371,7 @@ def test_a_campaign_is_reproducible_bit_for_bit():
     assert len(runs[0][2]) == 3 * 2 * settings.movers_per_field
     # val and test fields get their own number of realisations; the train field's draws
     # are unchanged by it
-    more = CampaignSettings(field_px=128, realisations=2, eval_realisations=3, edge_margin_px=8)
+    more = _campaign(field_px=128, realisations=2, eval_realisations=3, edge_margin_px=8)
     candidates, _, movers = run_campaign(references, population, MODEL, more, _default_rates(), 5)
     # two objects, six field realisations: objects repeat, mover ids do not
     assert movers["mover_id"].is_unique and movers["object_id"].nunique() == 2
@@ -378,10 +390,10 @@ def test_a_binned_field_keeps_its_flux_and_limit_with_a_narrower_psf_in_pixels()
     """Binning 2 x 2: the counts are conserved, the pixel scale and one pixel's noise double,
     the 5-sigma limit stays, the PSF is half as wide in pixels; and a campaign drawn with
     binnings (1, 2) holds both, its binned realisations on half-size fields."""
-    from asteroid_ml.detection.campaign import CampaignSettings, binned, run_campaign
+    from asteroid_ml.detection.campaign import binned, run_campaign
 
     reference = _sky(11)
-    settings = CampaignSettings(field_px=128, realisations=2, edge_margin_px=8)
+    settings = _campaign(field_px=128, realisations=2, edge_margin_px=8)
     ref, model, coarse = binned(reference, MODEL, settings, 2)
     assert ref.shape == (64, 64) and coarse.field_px == 64
     assert ref.sum() == pytest.approx(reference.sum(), rel=1e-12)
@@ -395,7 +407,7 @@ def test_a_binned_field_keeps_its_flux_and_limit_with_a_narrower_psf_in_pixels()
         "object_id": ["a"], "population": ["impactor"], "V_mag": [24.0],
         "rate_arcsec_min": [1.0], "pa_deg": [30.0],
     })  # fmt: skip
-    both = CampaignSettings(field_px=128, realisations=4, edge_margin_px=8, binnings=(1, 2))
+    both = _campaign(field_px=128, realisations=4, edge_margin_px=8, binnings=(1, 2))
     candidates, _, movers = run_campaign(
         np.stack([_sky(11), _sky(12), _sky(13)]), population, MODEL, both, _default_rates(), 5
     )
@@ -424,12 +436,12 @@ def test_triplet_scores_do_not_depend_on_orientation():
     flipping every stamp leaves it unchanged; training turns each triplet on its own."""
     import torch
 
-    from asteroid_ml.detection.models import _DihedralCollate, score_triplets
+    from asteroid_ml.detection.models import _DihedralCollate, score_triplets, triplet_cnn
     from asteroid_ml.models.datamodules import dihedral
-    from asteroid_ml.models.detector import DetectorCNN
 
     torch.manual_seed(0)
-    model = DetectorCNN(depth=5, width=4, hidden=8, channels=3, image_size=32).eval()
+    model = triplet_cnn({**DETECTION, "cnn_depth": 5, "cnn_width": 4, "cnn_hidden": 8}, 1.0, 32)
+    model = model.eval()
     stamps = np.random.default_rng(1).normal(size=(6, 3, 32, 32)).astype(np.float32)
     scores = score_triplets(model, stamps)
     for k in (1, 5):

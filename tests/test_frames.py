@@ -266,10 +266,12 @@ def _saved_untrained_cnn(folder: Path, threshold: float) -> Path:
     import lightning
 
     from asteroid_ml.detection.saved import CNN_INPUT, save_card
-    from asteroid_ml.models.detector import DetectorCNN
 
     folder.mkdir(parents=True, exist_ok=True)
-    model = DetectorCNN(depth=8, width=4, channels=3)
+    from asteroid_ml.config import section_with_defaults
+    from asteroid_ml.detection.models import triplet_cnn
+
+    model = triplet_cnn({**section_with_defaults("detection", {}), "cnn_width": 4}, 1.0, 32)
     path = folder / "best.ckpt"
     import torch
 

@@ -215,7 +215,9 @@ def test_series_features_and_network_shapes():
     )  # fmt: skip
     x = series_features(raw)
     assert x.shape == (4, len(SERIES_FEATURES), 7) and x.dtype == np.float32
-    net = ImpactorSeriesNet(n_epochs=7)
+    from asteroid_ml.config import section_with_defaults
+
+    net = ImpactorSeriesNet.from_config(section_with_defaults("training", {})["series"], 7, 1.0)
     assert net(torch.from_numpy(x)).shape == (4,)
     raw[1, 3, 0] = np.nan
     with pytest.raises(ValueError, match="row 1"):

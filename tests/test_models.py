@@ -116,7 +116,7 @@ def test_robust_normalise_values_and_nan():
 
 
 def test_cutout_datamodule_shapes_order_and_augmentation(dataset):
-    dm = CutoutDataModule(dataset, batch_size=50, seed=11, augment=True)
+    dm = CutoutDataModule(dataset, batch_size=50, seed=11, augment=True, cache=True, num_workers=0)
     dm.setup("fit")
     images = np.load(dataset / "train.npy")
     labels = split_labels(dataset, "train", len(images))
@@ -161,9 +161,9 @@ def test_datamodule_rejects_mismatched_manifest(tmp_path, dataset):
     manifest = pd.read_parquet(dataset / "manifest.parquet")
     manifest[manifest["index_in_split"] != 3].to_parquet(tmp_path / "manifest.parquet")
     with pytest.raises(ValueError, match="index_in_split"):
-        CutoutDataModule(tmp_path).setup("fit")
+        CutoutDataModule(tmp_path, 8, 0, False, False, 0).setup("fit")
     with pytest.raises(FileNotFoundError, match="missing.npy|train.npy"):
-        CutoutDataModule(tmp_path / "nowhere").setup("fit")
+        CutoutDataModule(tmp_path / "nowhere", 8, 0, False, False, 0).setup("fit")
 
 
 def test_element_features():
@@ -191,7 +191,7 @@ def test_element_features():
 
 def test_elements_datamodule(dataset):
     dm = ElementsDataModule(
-        dataset / "elements.parquet", ["a_au", "e", "log10_min_node_dist"], batch_size=64
+        dataset / "elements.parquet", ["a_au", "e", "log10_min_node_dist"], batch_size=64, seed=0
     )
     dm.setup()
     x, y = next(iter(dm.train_dataloader()))

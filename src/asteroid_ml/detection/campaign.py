@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -38,15 +39,29 @@ class CampaignSettings:
     limit, as surveys measure their efficiency). ``binnings``: the pixel binnings a field
     realisation is simulated at, one drawn per realisation (:func:`binned`)."""
 
-    field_px: int = 256
-    realisations: int = 6
-    eval_realisations: int | None = None
-    movers_per_field: int = 2
-    mag_below_limit: float = 2.5
-    mag_above_limit: float = 1.0
-    split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
-    edge_margin_px: int = 16
-    binnings: tuple[int, ...] = (1,)
+    field_px: int
+    realisations: int
+    eval_realisations: int | None
+    movers_per_field: int
+    mag_below_limit: float
+    mag_above_limit: float
+    split_fractions: tuple[float, float, float]
+    edge_margin_px: int
+    binnings: tuple[int, ...]
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> CampaignSettings:
+        """From a validated ``detection`` section (the schema holds the defaults)."""
+        fractions = section["split_fractions"]
+        return cls(
+            field_px=int(section["field_px"]), realisations=int(section["realisations"]),
+            eval_realisations=section["eval_realisations"],
+            movers_per_field=int(section["movers_per_field"]),
+            mag_below_limit=float(section["mag_below_limit"]),
+            mag_above_limit=float(section["mag_above_limit"]),
+            split_fractions=tuple(float(fractions[s]) for s in SPLITS),
+            edge_margin_px=int(section["edge_margin_px"]), binnings=tuple(section["binnings"]),
+        )  # fmt: skip
 
     def realisations_of(self, split: str) -> int:
         if split == "train" or self.eval_realisations is None:

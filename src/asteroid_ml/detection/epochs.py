@@ -29,9 +29,6 @@ from asteroid_ml.detection.survey_model import SurveyModel
 #: Kinds of injected things; "mover" is the real class, every other kind is bogus.
 MOVER = "mover"
 BOGUS_KINDS = ("cosmic_ray", "hot_pixel", "hot_column", "satellite", "variable_star")
-#: Largest PSF elongation of a science epoch, (a - b) / mean, a choice (tracking and wind
-#: shake of ground-based surveys reach ~0.1-0.2), not fitted to a survey.
-ELONGATION_MAX = 0.25
 
 
 @dataclass(frozen=True)
@@ -116,8 +113,8 @@ def simulate_epochs(
         t = e * model.cadence_min
         ratio = float(rng.uniform(*model.seeing_ratio))
         # An elongated PSF (tracking, wind shake): the ratio differs along x and y, by up to
-        # ELONGATION_MAX; the pipeline matches a round kernel, so stars leave residuals.
-        stretch = float(rng.uniform(0.0, ELONGATION_MAX))
+        # model.elongation_max; the pipeline matches a round kernel, so stars leave residuals.
+        stretch = float(rng.uniform(0.0, model.elongation_max))
         ratios = (ratio * (1.0 + stretch / 2), ratio * (1.0 - stretch / 2))
         if rng.random() < 0.5:
             ratios = ratios[::-1]

@@ -5,7 +5,9 @@ autoScan-like features, both trained on the train fields, stopped/selected on va
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -60,31 +62,40 @@ class _DihedralCollate:
         return augment_batch(x, self.rng), torch.stack([b[1] for b in batch])
 
 
+def triplet_cnn(settings: Mapping[str, Any], pos_weight: float, stamp_px: int) -> DetectorCNN:
+    """The triplet CNN of the ``cnn_*`` keys of a validated ``detection`` section."""
+    section = {key: settings[f"cnn_{key}"] for key in
+               ("depth", "width", "hidden", "dropout", "lr", "weight_decay", "max_epochs")}  # fmt: skip
+    return DetectorCNN.from_config(section, pos_weight, stamp_px, channels=3)
+
+
 def train_triplet_cnn(
     stamps: np.ndarray, labels: np.ndarray, split: np.ndarray, work: Path, seed: int,
-    max_epochs: int = 20, width: int = 16, batch_size: int = 64,
-    checkpoint: Path | None = None,
+    settings: Mapping[str, Any], checkpoint: Path | None = None,
 ) -> DetectorCNN:  # fmt: skip
     """The CNN on triplets, trained for the whole cosine schedule (the learning rate reaches 0
-    at ``max_epochs``); the val fields' loss is logged, and the val fields set the operating
+    at ``cnn_max_epochs``); the val fields' loss is logged, and the val fields set the operating
     point. No early stopping: stopped mid-schedule the weights are those of a high learning
     rate, and the 99 %-recall operating point, set by the lowest-scoring reals, moved with
-    them (docs/decisions.md). Returns the model after the last epoch, also written to
-    ``checkpoint`` (a Lightning checkpoint: weights and hyperparameters) when given."""
+    them (docs/decisions.md). ``settings``: the ``cnn_*`` keys of a validated ``detection``
+    section. Returns the model after the last epoch, also written to ``checkpoint`` (a
+    Lightning checkpoint: weights and hyperparameters) when given."""
     L.seed_everything(
         int(rng_for(seed, "triplet_cnn").integers(2**31)), workers=True, verbose=False
     )
     n_pos = max(int(labels[split == "train"].sum()), 1)
     n_neg = int((split == "train").sum()) - n_pos
-    model = DetectorCNN(depth=8, width=width, hidden=64, dropout=0.2, lr=2e-3, max_epochs=max_epochs,
-                        pos_weight=n_neg / n_pos, image_size=stamps.shape[-1], channels=3)  # fmt: skip
+    model = triplet_cnn(settings, n_neg / n_pos, stamps.shape[-1])
+    max_epochs = int(settings["cnn_max_epochs"])
     trainer = L.Trainer(
         max_epochs=max_epochs, accelerator="cpu", devices=1, deterministic=True, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         callbacks=[ProgressLog("detector_cnn")],
         default_root_dir=work, num_sanity_val_steps=0,
     )  # fmt: skip
-    trainer.fit(model, TripletDataModule(stamps, labels, split, batch_size, seed))
+    trainer.fit(
+        model, TripletDataModule(stamps, labels, split, int(settings["cnn_batch_size"]), seed)
+    )
     if checkpoint is not None:
         from asteroid_ml.io import atomic_output
 
@@ -107,15 +118,25 @@ def score_triplets(model: DetectorCNN, stamps: np.ndarray) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def train_feature_forest(candidates: pd.DataFrame, seed: int, threads: int = 1):
-    """Random forest on :data:`FEATURES` of the train fields (balanced class weights)."""
+def feature_forest(settings: Mapping[str, Any], seed: int, threads: int):
+    """The (unfitted) random forest of a validated ``detection`` section (balanced class
+    weights, a seeded stream)."""
     from sklearn.ensemble import RandomForestClassifier
 
-    train = candidates[candidates["split"] == "train"]
-    forest = RandomForestClassifier(
-        n_estimators=300, min_samples_leaf=2, class_weight="balanced", n_jobs=threads,
+    return RandomForestClassifier(
+        n_estimators=int(settings["forest_trees"]),
+        min_samples_leaf=int(settings["forest_min_samples_leaf"]),
+        class_weight="balanced", n_jobs=threads,
         random_state=int(rng_for(seed, "detection_forest").integers(2**31)),
     )  # fmt: skip
+
+
+def train_feature_forest(
+    candidates: pd.DataFrame, seed: int, settings: Mapping[str, Any], threads: int
+):
+    """:func:`feature_forest` fitted on :data:`FEATURES` of the train fields."""
+    train = candidates[candidates["split"] == "train"]
+    forest = feature_forest(settings, seed, threads)
     forest.fit(train[list(FEATURES)].to_numpy(np.float64), train["real"].to_numpy())
     return forest
 

@@ -13,13 +13,16 @@ from asteroid_ml.constants import GAUSSIAN_FWHM_PER_SIGMA
 
 @dataclass(frozen=True)
 class SurveyModel:
-    """One survey's imaging, per exposure.
+    """One survey's imaging, per exposure; every value from the ``detection`` section of a
+    validated config (:func:`asteroid_ml.detection.workflow.survey_model`; the schema holds
+    the defaults and their meaning).
 
     ``zero_point_mag``: the magnitude of a source that gives 1 count in one exposure;
     ``sky_sigma``: the noise of one science pixel (counts), the sky-limited case;
     ``fwhm_arcsec``: the reference (template) seeing, a Gaussian PSF;
     ``seeing_ratio``: the range of science-epoch FWHM / reference FWHM (a template is
     built from the best-seeing images, so science epochs are worse: > 1);
+    ``elongation_max``: the largest PSF elongation (a - b) / mean of a science epoch;
     ``astrometric_sigma_px``: the rms misregistration of an epoch before registration;
     ``solution_astrometric_sigma_px`` and ``solution_seeing_frac``: the precision (rms per
     axis; rms fraction) of the whole detector's astrometric and PSF solutions, which the
@@ -34,11 +37,12 @@ class SurveyModel:
     exposure_s: float
     cadence_min: float
     n_epochs: int
-    snr_threshold: float = 5.0
-    seeing_ratio: tuple[float, float] = (1.1, 1.5)
-    astrometric_sigma_px: float = 0.3
-    solution_astrometric_sigma_px: float = 0.037  # 0.03" at 0.805"/px, as the config's default
-    solution_seeing_frac: float = 0.01
+    snr_threshold: float
+    seeing_ratio: tuple[float, float]
+    elongation_max: float
+    astrometric_sigma_px: float
+    solution_astrometric_sigma_px: float
+    solution_seeing_frac: float
 
     @property
     def fwhm_px(self) -> float:

@@ -37,7 +37,8 @@ def survey_model(config: Mapping[str, Any], pixel_scale_arcsec: float) -> Survey
         pixel_scale_arcsec=pixel_scale_arcsec, fwhm_arcsec=d["fwhm_arcsec"],
         zero_point_mag=d["zero_point_mag"], sky_sigma=d["sky_sigma"], exposure_s=d["exposure_s"],
         cadence_min=d["cadence_min"], n_epochs=d["n_epochs"], snr_threshold=d["snr_threshold"],
-        seeing_ratio=tuple(d["seeing_ratio"]), astrometric_sigma_px=d["astrometric_sigma_px"],
+        seeing_ratio=tuple(d["seeing_ratio"]), elongation_max=d["elongation_max"],
+        astrometric_sigma_px=d["astrometric_sigma_px"],
         solution_astrometric_sigma_px=d["solution_astrometry_arcsec"] / pixel_scale_arcsec,
         solution_seeing_frac=d["solution_seeing_frac"],
     )  # fmt: skip
@@ -75,12 +76,7 @@ def make_candidates(
     # depend on the order the ephemeris shards are listed in.
     population = population.sort_values(["object_id", "obs_index"]).drop_duplicates("object_id")
     population = population.reset_index(drop=True)
-    settings = CampaignSettings(
-        field_px=d["field_px"], realisations=d["realisations"],
-        eval_realisations=d["eval_realisations"],
-        movers_per_field=d["movers_per_field"], mag_below_limit=d["mag_below_limit"],
-        mag_above_limit=d["mag_above_limit"], binnings=tuple(d["binnings"]),
-    )  # fmt: skip
+    settings = CampaignSettings.from_config(d)
     log.info("detection survey: %d fields of %d px at %.3f\"/px, limit %.2f mag (5 sigma)",
              len(references), d["field_px"], scale, model.limiting_magnitude())  # fmt: skip
     candidates, stamps, movers = run_campaign(
@@ -119,8 +115,8 @@ def _train_cnn(
     from asteroid_ml.detection.models import train_triplet_cnn
 
     return train_triplet_cnn(
-        stamps, candidates["real"].to_numpy(), candidates["split"].to_numpy(), work, seed,
-        max_epochs=d["cnn_max_epochs"], width=d["cnn_width"], checkpoint=checkpoint,
+        stamps, candidates["real"].to_numpy(), candidates["split"].to_numpy(), work, seed, d,
+        checkpoint=checkpoint,
     )  # fmt: skip
 
 
@@ -141,7 +137,7 @@ def evaluate_detection(
     d = config["detection"]
     candidates, stamps, movers = _load_candidates(in_dir)
     seed = int(config["seed"])
-    forest = train_feature_forest(candidates, seed, threads)
+    forest = train_feature_forest(candidates, seed, d, threads)
     scores = {"detector_rf": score_features(forest, candidates)}
     saved = _saved_paths(models_dir)
     cnn = _train_cnn(d, candidates, stamps, Path(scores_path).parent / "work", seed,

@@ -160,6 +160,10 @@ def survey_model(night: Night, k: int, fwhm_px: float, settings: DifferenceSetti
         zero_point_mag=0.0, sky_sigma=float(night.sky_rms[k]), exposure_s=frame.exptime_s,
         cadence_min=float(np.median(np.diff(night.t_min))) if len(night.frames) > 1 else 1.0,
         n_epochs=len(night.frames), snr_threshold=settings.snr_threshold,
+        # a real frame's seeing, shape and offset are measured, not drawn: the simulation's
+        # ranges do not apply (only the limit and the PSF are read from this model)
+        seeing_ratio=(1.0, 1.0), elongation_max=0.0, astrometric_sigma_px=0.0,
+        solution_astrometric_sigma_px=0.0, solution_seeing_frac=0.0,
     )  # fmt: skip
     offset = settings.limit_mag - model.limiting_magnitude(seeing_ratio=1.0)
     return replace(model, zero_point_mag=offset)

@@ -335,11 +335,10 @@ def evaluate_frame_set(
                       "simulated val fields (the saved card)", target, result, settings, seed)]  # fmt: skip
     split = table["split"].to_numpy()
     checkpoint = out / "detector_cnn_real" / "best.ckpt"
-    cnn = train_triplet_cnn(
-        stamps, table["real"].to_numpy(), split, out / "train", seed,
-        max_epochs=section["fakes"]["cnn_max_epochs"], width=config["detection"]["cnn_width"],
-        checkpoint=checkpoint,
-    )  # fmt: skip
+    # the simulation-trained CNN's settings, with the frames' own schedule length
+    cnn_settings = {**config["detection"], "cnn_max_epochs": section["fakes"]["cnn_max_epochs"]}
+    cnn = train_triplet_cnn(stamps, table["real"].to_numpy(), split, out / "train", seed,
+                            cnn_settings, checkpoint=checkpoint)  # fmt: skip
     scores_b = score_triplets(cnn, stamps)
     val = split == "val"
     threshold_b = threshold_at_recall(table["real"].to_numpy()[val], scores_b[val], target)

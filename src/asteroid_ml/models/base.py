@@ -7,8 +7,21 @@ Subclasses define ``forward`` (inputs -> logits of shape (N,)), create ``self.lo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import lightning as L
 import torch
+
+
+def optimisation_settings(section: Mapping[str, Any], pos_weight: float) -> dict[str, Any]:
+    """The settings every classifier trains with, from its validated config section:
+    ``dropout``, ``lr``, ``weight_decay``, ``max_epochs`` and the positive-class weight."""
+    return {
+        "dropout": float(section["dropout"]), "lr": float(section["lr"]),
+        "weight_decay": float(section["weight_decay"]),
+        "max_epochs": int(section["max_epochs"]), "pos_weight": float(pos_weight),
+    }  # fmt: skip
 
 
 class BinaryClassifier(L.LightningModule):

@@ -206,11 +206,11 @@ class CutoutDataModule(_SplitDataModule):
     def __init__(
         self,
         dataset_dir: str | Path,
-        batch_size: int = 128,
-        seed: int = 0,
-        augment: bool = True,
-        cache: bool = True,
-        num_workers: int = 0,
+        batch_size: int,
+        seed: int,
+        augment: bool,
+        cache: bool,
+        num_workers: int,
         softening: float = 1.0,
     ) -> None:
         super().__init__()
@@ -275,8 +275,8 @@ class ElementsDataModule(_SplitDataModule):
         self,
         elements_path: str | Path,
         features: Sequence[str],
-        batch_size: int = 256,
-        seed: int = 0,
+        batch_size: int,
+        seed: int,
     ) -> None:
         super().__init__()
         self.elements_path = Path(elements_path)
@@ -338,8 +338,8 @@ class SeriesDataModule(ElementsDataModule):
         elements_path: str | Path,
         ids: Sequence[str],
         raw_series: np.ndarray,
-        batch_size: int = 256,
-        seed: int = 0,
+        batch_size: int,
+        seed: int,
     ) -> None:
         super().__init__(elements_path, (), batch_size=batch_size, seed=seed)
         self.ids, self.raw_series = list(ids), raw_series

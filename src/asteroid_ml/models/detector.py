@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
 
-from asteroid_ml.models.base import BinaryClassifier
+from asteroid_ml.models.base import BinaryClassifier, optimisation_settings
 
 
 def conv_stages(n_conv: int) -> list[int]:
@@ -27,21 +30,34 @@ class DetectorCNN(BinaryClassifier):
     ReLU) in three stages of width ``width``, ``2 width``, ``4 width`` separated
     by 2x2 max pooling, average pooling to a 4 x 4 map (the position of a source
     relative to the centre matters), then two dense layers.
-    The default ``depth = 9`` is the 9-layer ReLU CNN.
+    Every setting comes from the config (:meth:`from_config`); the schema holds the defaults
+    (``training.detector``: ``depth = 9``, the 9-layer ReLU CNN).
     """
+
+    @classmethod
+    def from_config(
+        cls, section: Mapping[str, Any], pos_weight: float, image_size: int, channels: int
+    ) -> DetectorCNN:
+        """The CNN of a validated ``training.detector`` section (``channels``: 1 for a
+        cutout, 3 for a (science, reference, difference) triplet)."""
+        return cls(
+            depth=int(section["depth"]), width=int(section["width"]),
+            hidden=int(section["hidden"]), image_size=int(image_size), channels=int(channels),
+            **optimisation_settings(section, pos_weight),
+        )  # fmt: skip
 
     def __init__(
         self,
-        depth: int = 9,
-        width: int = 16,
-        hidden: int = 64,
-        dropout: float = 0.1,
-        lr: float = 2e-3,
-        weight_decay: float = 1e-4,
-        max_epochs: int = 20,
-        pos_weight: float = 1.0,
-        image_size: int = 32,
-        channels: int = 1,
+        depth: int,
+        width: int,
+        hidden: int,
+        dropout: float,
+        lr: float,
+        weight_decay: float,
+        max_epochs: int,
+        pos_weight: float,
+        image_size: int,
+        channels: int,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

@@ -7,13 +7,14 @@ elements of simulated impactors against known near-Earth asteroids and flagged
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from asteroid_ml.models.base import BinaryClassifier
+from asteroid_ml.models.base import BinaryClassifier, optimisation_settings
 
 
 class ImpactorMLP(BinaryClassifier):
@@ -23,15 +24,23 @@ class ImpactorMLP(BinaryClassifier):
     stored in buffers, so a checkpoint alone scores raw features.
     """
 
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any], pos_weight: float) -> ImpactorMLP:
+        """The MLP of a validated ``training.impactor`` section."""
+        return cls(
+            features=list(section["features"]), hidden=[int(h) for h in section["hidden"]],
+            **optimisation_settings(section, pos_weight),
+        )  # fmt: skip
+
     def __init__(
         self,
         features: Sequence[str],
-        hidden: Sequence[int] = (64, 64, 32),
-        dropout: float = 0.1,
-        lr: float = 3e-3,
-        weight_decay: float = 1e-4,
-        max_epochs: int = 200,
-        pos_weight: float = 1.0,
+        hidden: Sequence[int],
+        dropout: float,
+        lr: float,
+        weight_decay: float,
+        max_epochs: int,
+        pos_weight: float,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

@@ -14,15 +14,16 @@ where the MOID goes next.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from asteroid_ml.models.base import BinaryClassifier
+from asteroid_ml.models.base import BinaryClassifier, optimisation_settings
 
 #: Raw columns of a series array ``(N, K, len(SERIES_COLUMNS))`` (heliocentric ecliptic J2000).
 SERIES_COLUMNS = ("a_au", "e", "i_deg", "om_deg", "w_deg", "moid_au")
@@ -83,16 +84,26 @@ class ImpactorSeriesNet(BinaryClassifier):
     stored in buffers, so a checkpoint alone scores raw :func:`series_features`.
     """
 
+    @classmethod
+    def from_config(
+        cls, section: Mapping[str, Any], n_epochs: int, pos_weight: float
+    ) -> ImpactorSeriesNet:
+        """The network of a validated ``training.series`` section, for series of ``n_epochs``."""
+        return cls(
+            n_epochs=int(n_epochs), channels=int(section["channels"]),
+            hidden=int(section["hidden"]), **optimisation_settings(section, pos_weight),
+        )  # fmt: skip
+
     def __init__(
         self,
         n_epochs: int,
-        channels: int = 32,
-        hidden: int = 32,
-        dropout: float = 0.1,
-        lr: float = 3e-3,
-        weight_decay: float = 1e-4,
-        max_epochs: int = 150,
-        pos_weight: float = 1.0,
+        channels: int,
+        hidden: int,
+        dropout: float,
+        lr: float,
+        weight_decay: float,
+        max_epochs: int,
+        pos_weight: float,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

@@ -306,16 +306,8 @@ def train_detector(
     datamodule.setup("fit")
     labels = datamodule.datasets["train"].labels.numpy()
     pos_weight = _pos_weight(cfg["pos_weight"], labels)
-    model = DetectorCNN(
-        depth=cfg["depth"],
-        width=cfg["width"],
-        hidden=cfg["hidden"],
-        dropout=cfg["dropout"],
-        lr=cfg["lr"],
-        weight_decay=cfg["weight_decay"],
-        max_epochs=cfg["max_epochs"],
-        pos_weight=pos_weight,
-        image_size=int(datamodule.datasets["train"].images.shape[-1]),
+    model = DetectorCNN.from_config(
+        cfg, pos_weight, int(datamodule.datasets["train"].images.shape[-1]), channels=1
     )
     trainer = build_trainer(
         config, model_dir / WORK_DIR, cfg["max_epochs"], cfg["patience"],
@@ -351,15 +343,7 @@ def train_impactor(
     )
     datamodule.setup("fit")
     labels = datamodule.tensors["train"][1].numpy()
-    model = ImpactorMLP(
-        features=list(cfg["features"]),
-        hidden=list(cfg["hidden"]),
-        dropout=cfg["dropout"],
-        lr=cfg["lr"],
-        weight_decay=cfg["weight_decay"],
-        max_epochs=cfg["max_epochs"],
-        pos_weight=_pos_weight(cfg["pos_weight"], labels),
-    )
+    model = ImpactorMLP.from_config(cfg, _pos_weight(cfg["pos_weight"], labels))
     return _fit_standardised(
         config, cfg, model, datamodule, model_dir, resume, "impactor_mlp", trainer_overrides
     )
@@ -390,16 +374,7 @@ def train_series(
     )
     datamodule.setup("fit")
     labels = datamodule.tensors["train"][1].numpy()
-    model = ImpactorSeriesNet(
-        n_epochs=raw.shape[1],
-        channels=cfg["channels"],
-        hidden=cfg["hidden"],
-        dropout=cfg["dropout"],
-        lr=cfg["lr"],
-        weight_decay=cfg["weight_decay"],
-        max_epochs=cfg["max_epochs"],
-        pos_weight=_pos_weight(cfg["pos_weight"], labels),
-    )
+    model = ImpactorSeriesNet.from_config(cfg, raw.shape[1], _pos_weight(cfg["pos_weight"], labels))
     return _fit_standardised(
         config, cfg, model, datamodule, model_dir, resume, "impactor_series", trainer_overrides
     )
