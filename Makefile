@@ -15,7 +15,7 @@ run: bootstrap
 	scripts/run.sh --cores $(CORES)
 
 test: bootstrap lint
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 bootstrap:
 	scripts/bootstrap.sh

@@ -105,6 +105,7 @@ def _pre_encounter_elements(launch, config):
 
 
 @pytest.mark.filterwarnings("ignore::erfa.ErfaWarning")
+@pytest.mark.slow
 def test_flux_launches_favour_slow_low_inclination_crossers(config):
     assert config["simulation"]["impactor"]["launch_model"] == "flux"
     launches = [draws.draw_impact(config, k) for k in range(300)]

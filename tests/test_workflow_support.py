@@ -66,6 +66,7 @@ def test_job_stops_when_its_parent_is_killed(tmp_path):
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+@pytest.mark.slow
 def test_job_survives_the_shell_that_launched_snakemake(tmp_path):
     """launcher (a login shell; nohup ... &) -> Snakemake stand-in -> shell -> python job;
     the launcher exits (SIGKILL, as a closed terminal): the job goes on, since only the
