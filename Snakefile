@@ -29,6 +29,7 @@ include: "workflow/rules/hazard.smk"
 include: "workflow/rules/detection.smk"
 include: "workflow/rules/frames.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/summary.smk"
 
 
 report_missing_intermediates()

@@ -289,6 +289,28 @@ def test_clone_tables(run_dir):
     assert ((probabilities >= 0) & (probabilities <= 1)).all()
 
 
+def test_summary_page_quotes_the_runs_own_tables(run_dir):
+    """results/summary.md: a section per stage the test config runs, each impactor model's
+    ROC-AUC and every hazard-ranking AUC as the tables hold them, with their intervals."""
+    from asteroid_ml.evaluation.summary import SOURCES
+
+    text = (run_dir / "results" / "summary.md").read_text()
+    for title in ("Close approaches against JPL", "Impactor models on the simulated test split",
+                  "Detection on the simulated test fields", "Hazard ranking",
+                  "Impactor models on the real NEO catalog", "The triplet CNN on real frames"):  # fmt: skip
+        assert f"## {title}" in text, title
+    summary = pd.read_csv(run_dir / "results" / "eval" / "summary.csv")
+    for row in summary[summary["task"] == "impactor"].itertuples():
+        assert f"| {row.model} | {row.n} |" in text and f"| {row.roc_auc:.3g} |" in text
+    ranking = pd.read_csv(run_dir / "results" / "eval" / "hazard_ranking.csv").dropna(
+        subset=["roc_auc"]
+    )
+    for row in ranking.itertuples():
+        assert f"| {row.roc_auc_ci95_low:.3g}-{row.roc_auc_ci95_high:.3g} |" in text
+    for source in SOURCES.values():
+        assert f"--cores all {source}`" in text, source
+
+
 def test_figures_are_pngs_and_pdfs(run_dir):
     figures = run_dir / "results" / "figures"
     pngs = sorted(figures.glob("*.png"))

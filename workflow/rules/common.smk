@@ -17,6 +17,7 @@ from asteroid_ml.config import (
     typed_overrides,
     validate_config,
 )
+from asteroid_ml.evaluation.summary import SOURCES as SUMMARY_SOURCES
 from asteroid_ml.frames.checks import GLOB_KEYS as FRAME_GLOB_KEYS
 from asteroid_ml.frames.checks import resolve as resolve_frames_glob
 from asteroid_ml.hips.checks import listed_files
@@ -338,3 +339,12 @@ def report_missing_intermediates():
         f"must rerun. To rebuild them (and rerun what follows): snakemake --cores 2 {files}",
         file=sys.stderr,
     )
+
+
+def summary_inputs(wildcards):
+    """The tables of results/summary.md that this config's run makes (a stage it skips has
+    no section); read when the DAG is built, after every stage file has added its outputs.
+    """
+    inputs = {k: v for k, v in SUMMARY_SOURCES.items() if v in FINAL_OUTPUTS}
+    inputs["metrics"] = expand("results/eval/{model}/metrics.json", model=list(MODELS))
+    return inputs
