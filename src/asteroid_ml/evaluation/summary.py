@@ -216,7 +216,7 @@ def _frames(paths: Mapping[str, Path]) -> list[str]:
         "Real frames with injected fakes",
         "`trained_on`: the saved simulation-trained CNN (threshold from its simulated val "
         "fields) or a CNN trained on the frames' own fakes and bogus. FDR interval: bootstrap "
-        "over frames.",
+        "over the frames' test cells (sky cells of the field).",
         SOURCES["real_frames"],
         _table(
             [
