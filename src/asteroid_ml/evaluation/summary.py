@@ -49,9 +49,12 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
-def _section(title: str, data: str, note: str, source: str, lines: list[str]) -> list[str]:
-    return [f"## {title}", "", f"*{data}.* {note}", "", *lines, "",
-            f"Remake: `.venv/bin/snakemake --cores all {source}`.", ""]  # fmt: skip
+def _section(
+    title: str, data: str, note: str, source: str | tuple[str, ...], lines: list[str]
+) -> list[str]:
+    sources = (source,) if isinstance(source, str) else source
+    remake = [f"Remake: `.venv/bin/snakemake --cores all {s}`." for s in sources]
+    return [f"## {title}", "", f"*{data}.* {note}", "", *lines, "", *remake, ""]
 
 
 def _cad(paths: Mapping[str, Path]) -> list[str]:
@@ -79,7 +82,7 @@ def _cad(paths: Mapping[str, Path]) -> list[str]:
         "Close approaches against JPL",
         "Real data: JPL's close-approach table of 2020",
         "Intervals: Wilson, over approaches (one per object but for a few).",
-        SOURCES["cad_summary"],
+        tuple(SOURCES[k] for k in ("cad_summary", "cad_uncertainty") if k in paths),
         lines,
     )
 
