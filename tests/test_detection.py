@@ -253,8 +253,8 @@ def test_stamp_metrics_equal_hand_computed_values():
         [dict(split="val", real=r, score=s, kind="mover" if r else "noise") for r, s in val]
         + [dict(split="test", real=r, score=s, kind="mover") for r, s in test if r]
         + [dict(split="test", real=0, score=s, kind=k) for (_, s), k in zip(test[3:], kinds, strict=True)]
-    )  # fmt: skip
-    metrics = stamp_metrics(frame, frame["score"].to_numpy(), 0.99)
+    ).assign(field=[0] * 6 + [1, 1, 1, 1, 1, 2, 2, 2])  # fmt: skip
+    metrics = stamp_metrics(frame, frame["score"].to_numpy(), 0.99, 200, 7, "hand")
     assert metrics["threshold_at_target_recall"] == pytest.approx(0.6)
     # passed on test: reals 0.95, 0.61 (0.5 missed); bogus 0.9 (noise), 0.7 (cosmic ray)
     assert metrics["recall_at_threshold"] == pytest.approx(2 / 3)
@@ -277,6 +277,32 @@ def test_stamp_metrics_equal_hand_computed_values():
     assert by_kind["noise"]["n"] == 3 and by_kind["noise"]["passed"] == 1
     assert by_kind["cosmic_ray"]["false_positive_rate"] == 1.0
     assert by_kind["star_residual"]["false_positive_rate"] == 0.0
+    # test field 1: reals 0.95, 0.61, 0.5 and bogus 0.9, 0.7 -> FDR 2/4; field 2: no pass
+    fields = metrics["field_bootstrap"]
+    assert fields["n_fields"] == 2
+    assert fields["by_field"]["1"]["fdr"] == pytest.approx(0.5)
+    assert fields["by_field"]["1"]["recall"] == pytest.approx(2 / 3)
+    assert fields["by_field"]["2"]["false_positive_rate"] == 0.0
+
+
+def test_field_bootstrap_spans_the_fields_where_a_wilson_interval_would_not():
+    """Two test fields of 10 reals and 10 bogus, every real kept; field 0 keeps no bogus,
+    field 1 all of them. Pooled, the FDR is 10/30; a Wilson interval over the 40 candidates
+    would be about 0.20-0.50. Drawing whole fields, the resamples are {0, 0} (FDR 0), {1, 1}
+    (0.5) and {0, 1} (1/3): the interval is [0, 0.5], the two fields' own values."""
+    from asteroid_ml.detection.evaluate import field_intervals
+
+    labels = np.array(([1] * 10 + [0] * 10) * 2)
+    kept = np.array([True] * 10 + [False] * 10 + [True] * 20)
+    fields = np.repeat([0, 1], 20)
+    out = field_intervals(labels, kept, fields, 1000, 3, "two fields")
+    assert out["fdr_ci95"] == pytest.approx([0.0, 0.5])
+    assert out["recall_ci95"] == pytest.approx([1.0, 1.0])
+    assert out["by_field"]["0"]["candidate_reduction"] == float("inf")
+    assert out["by_field"]["1"]["candidate_reduction"] == pytest.approx(1.0)
+    # the same draws for the same seed and name; another name, another stream
+    again = field_intervals(labels, kept, fields, 1000, 3, "two fields")
+    assert again == out
 
 
 def test_sequence_metrics_equal_hand_computed_values():
@@ -313,7 +339,7 @@ def test_sequence_metrics_equal_hand_computed_values():
     table = pd.DataFrame(rows)
     table.insert(0, "candidate_id", np.arange(len(table)))
     scores = table.pop("score").to_numpy()
-    m = sequence_metrics(table, scores, 0.6, 0.99)
+    m = sequence_metrics(table, scores, 0.6, 0.99, LinkSettings(), 200, 7)
     assert m["threshold_at_target_recall"] == 0.6
     assert (m["val_findable_movers"], m["val_movers_kept"]) == (2, 2)  # v1 0.9, v2 0.6
     # findable on test: t1, t2, t3 (>= 3 epochs); t2 below the threshold, t3 not linked
@@ -328,12 +354,19 @@ def test_sequence_metrics_equal_hand_computed_values():
     assert m["sequences_screened_fewer_with_fakes"] == pytest.approx(0.5)
     assert m["max_screened_fewer_with_fakes"] == pytest.approx(0.5)
     # A lower operating point (0.45) keeps t2 (0.5); the bogus line at 0.2 still does not pass.
-    low = sequence_metrics(table, scores, 0.45, 0.99)
+    low = sequence_metrics(table, scores, 0.45, 0.99, LinkSettings(), 200, 7)
     assert (low["movers_missed"], low["movers_below_threshold"]) == (1, 0)
     assert (low["sequences_passed"], low["bogus_sequences"]) == (4, 3)
     assert low["val_movers_kept"] == 2
-    high = sequence_metrics(table, scores, 0.7, 0.99)  # v2 (0.6) is below it
+    high = sequence_metrics(
+        table, scores, 0.7, 0.99, LinkSettings(), 200, 7
+    )  # v2 (0.6) is below it
     assert high["val_movers_kept"] == 1 and high["movers_below_threshold"] == 1  # t2 only
+    # per field: t1 (field 2) kept, t2 (field 3) and t3 (field 8) missed
+    by_field = m["field_bootstrap"]["by_field"]
+    assert by_field["2"]["movers_kept"] == 1.0 and by_field["3"]["movers_kept"] == 0.0
+    assert by_field["8"]["movers_kept"] == 0.0
+    assert by_field["4"]["fdr"] == 1.0  # the bogus line at 0.7 passes
 
 
 def test_the_shipped_1_arcsec_survey_reads_at_its_native_scale(repo):

@@ -307,13 +307,13 @@ def synthetic_detection(rng: np.random.Generator) -> dict:
     for _ in range(n_bogus):
         rows.append(dict(mover_id="", epoch=int(rng.integers(4)), real=0, split=rng.choice(["val", "test"]),
                          kind=str(rng.choice(BOGUS_LABELS))))  # fmt: skip
-    candidates = pd.DataFrame(rows)
+    candidates = pd.DataFrame(rows).assign(field=lambda t: np.arange(len(t)) % 3)
     out = {}
     for model, good in (("detector_cnn", 3.0), ("detector_rf", 1.5)):
         score = 1 / (
             1 + np.exp(-(rng.normal(0, 1, len(candidates)) + good * (2 * candidates["real"] - 1)))
         )
-        m = stamp_metrics(candidates, score.to_numpy(), 0.99)
+        m = stamp_metrics(candidates, score.to_numpy(), 0.99, 100, 1, model)
         m["completeness"] = mover_completeness(movers, candidates, score.to_numpy(),
                                                m["threshold_at_target_recall"], 4)  # fmt: skip
         m["m50_mag"] = m["completeness"]["after_model"]["m50_mag"]

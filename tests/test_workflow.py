@@ -177,8 +177,16 @@ def test_detection_stage(run_dir, test_config):
         metrics = json.loads((run_dir / "results" / "eval" / model / "metrics.json").read_text())
         assert "val fields" in metrics["threshold_from"], model
         assert 0.0 <= row["fdr_at_target_recall"] <= 1.0
-        metrics = json.loads((run_dir / "results" / "eval" / model / "metrics.json").read_text())
         assert metrics["task"] == "detection" and "m50_mag" in metrics
+        # intervals by bootstrap over the test fields, which hold the pooled value
+        fields = metrics["field_bootstrap"]
+        test_fields = candidates.loc[candidates["split"] == "test", "field"].nunique()
+        if model == "detector_sequence":  # fields without a sequence have none to draw
+            assert 1 <= fields["n_fields"] <= test_fields, fields
+        else:
+            assert fields["n_fields"] == test_fields and len(fields["by_field"]) == test_fields
+        low, high = fields["fdr_ci95"]
+        assert low <= row["fdr_at_target_recall"] <= high, (model, fields)
     for model in ("detector_cnn", "detector_rf"):
         metrics = json.loads((run_dir / "results" / "eval" / model / "metrics.json").read_text())
         # the detection step's m50 lies within 1 mag of the survey model's limit

@@ -16,10 +16,12 @@ from asteroid_ml.detection.candidates import BOGUS_LABELS
 from asteroid_ml.detection.sequences import LinkSettings, label_sequences, link, score_sequences
 from asteroid_ml.evaluation.metrics import (
     binary_metrics,
+    cluster_bootstrap_rows,
     operating_point,
     threshold_at_recall,
     wilson_interval,
 )
+from asteroid_ml.seeds import rng_for
 
 
 def completeness_limits(mags: np.ndarray, found: np.ndarray) -> dict[str, float]:
@@ -79,13 +81,72 @@ def fdr_at_real_fraction(recall: float, false_positive_rate: float, real_fractio
     return kept_bogus / kept if kept > 0 else float("nan")
 
 
+def _rates(labels: np.ndarray, kept: np.ndarray) -> dict[str, float]:
+    """FDR, recall, false-positive rate and reduction (bogus in / bogus kept) of a decision."""
+    tp, fp = int(np.sum(kept & (labels == 1))), int(np.sum(kept & (labels == 0)))
+    n_pos = int(np.sum(labels == 1))
+    n_neg = len(labels) - n_pos
+    return {
+        "n": len(labels), "n_real": n_pos,
+        "fdr": fp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / n_pos if n_pos else float("nan"),
+        "false_positive_rate": fp / n_neg if n_neg else float("nan"),
+        "candidate_reduction": n_neg / fp if fp else float("inf"),
+    }  # fmt: skip
+
+
+#: Statistics that :func:`field_intervals` bootstraps.
+FIELD_STATISTICS = ("fdr", "recall", "false_positive_rate", "candidate_reduction")
+
+
+def field_intervals(
+    labels: np.ndarray, kept: np.ndarray, fields: np.ndarray, n_resamples: int, seed: int,
+    name: str,
+) -> dict[str, Any]:  # fmt: skip
+    """The decision ``kept`` on each test field, and 95 % percentile intervals of
+    :data:`FIELD_STATISTICS` from a bootstrap that draws whole fields with replacement.
+
+    The candidates of one field share its sky (its stars, nebulosity, crowding) over every
+    realisation, so they are not independent: a Wilson interval over candidates is too
+    narrow. With few test fields the interval is coarse (3 fields give 10 distinct
+    resamples), and the per-field values say how far apart the fields are."""
+    labels, kept, fields = (
+        np.asarray(labels).astype(int),
+        np.asarray(kept, bool),
+        np.asarray(fields),
+    )
+    rng = rng_for(seed, f"detection_field_bootstrap_{name}")
+    samples = [_rates(labels[rows], kept[rows])
+               for rows in cluster_bootstrap_rows(fields, n_resamples, rng)]  # fmt: skip
+    out: dict[str, Any] = {
+        "method": "percentile bootstrap over whole test fields",
+        "n_fields": int(len(np.unique(fields))), "n_resamples": int(n_resamples),
+    }  # fmt: skip
+    for key in FIELD_STATISTICS:
+        values = np.array([s[key] for s in samples], float)
+        values = values[~np.isnan(values)]
+        out[f"{key}_ci95"] = (
+            # order statistics (no interpolation: a reduction can be infinite)
+            [float(np.percentile(values, 2.5, method="lower")),
+             float(np.percentile(values, 97.5, method="higher"))]
+            if len(values) else [float("nan"), float("nan")]
+        )  # fmt: skip
+    out["by_field"] = {
+        str(f): _rates(labels[fields == f], kept[fields == f]) for f in np.unique(fields)
+    }
+    return out
+
+
 def stamp_metrics(
-    candidates: pd.DataFrame, scores: np.ndarray, target_recall: float
-) -> dict[str, Any]:
+    candidates: pd.DataFrame, scores: np.ndarray, target_recall: float, n_resamples: int,
+    seed: int, name: str,
+) -> dict[str, Any]:  # fmt: skip
     """ROC/PR, and at the val threshold for ``target_recall``: recall (Wilson), candidate
     reduction factor (of :data:`REDUCTION_STREAM`, and with the fakes counted), FDR (fakes
     and bogus: it depends on their mix), false-positive rate per bogus kind, on the test
-    fields."""
+    fields; ``field_bootstrap``: the same at that threshold per test field, with intervals
+    from ``n_resamples`` bootstrap draws of whole fields (:func:`field_intervals`; ``seed``
+    and the model's ``name`` key its random stream)."""
     val = (candidates["split"] == "val").to_numpy()
     test = (candidates["split"] == "test").to_numpy()
     labels = candidates["real"].to_numpy()
@@ -114,6 +175,10 @@ def stamp_metrics(
         "candidate_reduction_with_fakes": 1.0 / point["candidate_fraction"]
         if point["candidate_fraction"] else float("inf"),
         "max_reduction_with_fakes": len(labels[test]) / max(int(labels[test].sum()), 1),
+        "field_bootstrap": field_intervals(
+            labels[test], scores[test] >= threshold, candidates["field"].to_numpy()[test],
+            n_resamples, seed, name,
+        ),
     })  # fmt: skip
     out["reduction_at_real_fraction"] = {
         str(pi): reduction_at_real_fraction(point["recall"], point["false_positive_rate"], pi)
@@ -186,7 +251,7 @@ def findable_movers(candidates: pd.DataFrame, settings: LinkSettings) -> tuple[p
 
 def sequence_metrics(
     candidates: pd.DataFrame, scores: np.ndarray, threshold: float, target_recall: float,
-    settings: LinkSettings | None = None,
+    settings: LinkSettings, n_resamples: int, seed: int,
 ) -> dict[str, Any]:  # fmt: skip
     """Link every val and test field realisation; score sequences by their detections' median
     score; keep a sequence when that passes ``threshold``, the detection step's operating
@@ -200,16 +265,19 @@ def sequence_metrics(
     scores: a 99.9 % quantile of a few hundred movers is their minimum, one mover's score;
     the detection threshold is set on several times more val detections, and on the val
     fields it met both targets (<= 0.4 % missed, >= 90 % fewer) where the quantile did not
-    (docs/decisions.md)."""
-    settings = settings or LinkSettings()
+    (docs/decisions.md).
+
+    ``field_bootstrap``: the sequences' FDR and reduction, and the findable movers kept
+    (``movers_kept_ci95``), per test field and bootstrapped over whole fields."""
     table = candidates.assign(score=scores, index=candidates["candidate_id"])
     by_id = table.set_index("candidate_id")
     result = {}
     for split in ("val", "test"):
         rows = []
-        for (_, _), group in table[table["split"] == split].groupby(["field", "realisation"]):
+        for (field, _), group in table[table["split"] == split].groupby(["field", "realisation"]):
             seqs = link(group, settings)
             if len(seqs):
+                seqs["field"] = field
                 seqs["score"] = score_sequences(seqs, by_id["score"])
                 seqs["real"], seqs["mover_id"] = label_sequences(seqs, by_id["mover_id"])
                 rows.append(seqs)
@@ -217,7 +285,7 @@ def sequence_metrics(
             pd.concat(rows, ignore_index=True)
             if rows
             else pd.DataFrame(
-                columns=["members", "n", "rms_px", "vx", "vy", "score", "real", "mover_id"]
+                columns=["members", "n", "rms_px", "vx", "vy", "field", "score", "real", "mover_id"]
             )
         )
     # A findable mover's score is its best sequence's; one that no sequence is of (its
@@ -270,5 +338,18 @@ def sequence_metrics(
         "max_screened_fewer_with_fakes": 1 - labels.sum() / len(test)
         if len(test) else float("nan"),
         "link_settings": vars(settings),
+        "field_bootstrap": field_intervals(
+            labels, kept, test["field"].to_numpy(), n_resamples, seed, "detector_sequence"
+        ),
     })  # fmt: skip
+    # Movers found: each findable test mover, kept or not, bootstrapped over its field.
+    mover_field = table.drop_duplicates("mover_id").set_index("mover_id")["field"]
+    movers_kept = (best["test"] >= threshold).to_numpy()
+    movers = field_intervals(
+        np.ones(len(movers_kept), int), movers_kept,
+        mover_field.reindex(best["test"].index).to_numpy(), n_resamples, seed, "movers",
+    )  # fmt: skip
+    out["field_bootstrap"]["movers_kept_ci95"] = movers["recall_ci95"]
+    for f, row in movers["by_field"].items():
+        out["field_bootstrap"]["by_field"].setdefault(f, {})["movers_kept"] = row["recall"]
     return out

@@ -156,7 +156,7 @@ def evaluate_detection(
     }
     metrics: dict[str, Any] = {}
     for name, s in scores.items():
-        m = stamp_metrics(candidates, s, d["target_recall"])
+        m = stamp_metrics(candidates, s, d["target_recall"], d["field_bootstrap"], seed, name)
         m["completeness"] = mover_completeness(
             movers, candidates, s, m["threshold_at_target_recall"], d["n_epochs"]
         )
@@ -164,7 +164,7 @@ def evaluate_detection(
         metrics[name] = m
     metrics["detector_sequence"] = sequence_metrics(
         candidates, scores["detector_cnn"], metrics["detector_cnn"]["threshold_at_target_recall"],
-        d["target_recall"], link,
+        d["target_recall"], link, d["field_bootstrap"], seed,
     )  # fmt: skip
     metrics["detector_sequence"]["m50_mag"] = metrics["detector_cnn"]["m50_mag"]
     if saved:
@@ -250,7 +250,8 @@ def cnn_seed_spread(
     for k in range(n_seeds):
         seed = int(config["seed"]) + k
         cnn = _train_cnn(d, candidates, stamps, Path(work), seed)
-        m = stamp_metrics(candidates, score_triplets(cnn, stamps), d["target_recall"])
+        m = stamp_metrics(candidates, score_triplets(cnn, stamps), d["target_recall"],
+                          d["field_bootstrap"], seed, "detector_cnn")  # fmt: skip
         rows.append({"seed": seed, **{c: m[c] for c in SEED_SPREAD_COLUMNS}})
         log.info("detector_cnn seed %d: FDR %.3f, reduction %.2f, PR-AUC %.4f", seed,
                  m["fdr_at_target_recall"], m["candidate_reduction_at_target_recall"], m["pr_auc"])  # fmt: skip
