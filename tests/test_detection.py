@@ -31,6 +31,7 @@ DETECTION = section_with_defaults("detection", {})
 MODEL = replace(
     survey_model({"detection": DETECTION}, 0.805), fwhm_arcsec=2.4, zero_point_mag=31.2,
     sky_sigma=500.0, exposure_s=30.0, cadence_min=10.0, n_epochs=4,
+    saturation_counts=float("inf"),  # no star of these tests saturates, unless one says so
 )  # fmt: skip
 
 
@@ -253,7 +254,12 @@ def test_stamp_metrics_equal_hand_computed_values():
         [dict(split="val", real=r, score=s, kind="mover" if r else "noise") for r, s in val]
         + [dict(split="test", real=r, score=s, kind="mover") for r, s in test if r]
         + [dict(split="test", real=0, score=s, kind=k) for (_, s), k in zip(test[3:], kinds, strict=True)]
-    ).assign(field=[0] * 6 + [1, 1, 1, 1, 1, 2, 2, 2])  # fmt: skip
+    ).assign(field=[0] * 6 + [1, 1, 1, 1, 1, 2, 2, 2], peak_ratio=0.05, reference_flux_ratio=0.0,
+             reference_distance=50.0, negative_fraction=0.0)  # fmt: skip
+    # the test bogus (rows 9-13): a cosmic ray (sharp), a residual on a star, a dipole
+    frame.loc[10, "peak_ratio"] = 0.3
+    frame.loc[11, ["peak_ratio", "reference_flux_ratio", "reference_distance"]] = [0.3, 5.0, 2.0]
+    frame.loc[12, ["reference_flux_ratio", "negative_fraction"]] = [5.0, 0.5]  # a star 50 px away
     metrics = stamp_metrics(frame, frame["score"].to_numpy(), 0.99, 200, 7, "hand")
     assert metrics["threshold_at_target_recall"] == pytest.approx(0.6)
     # passed on test: reals 0.95, 0.61 (0.5 missed); bogus 0.9 (noise), 0.7 (cosmic ray)
@@ -277,6 +283,10 @@ def test_stamp_metrics_equal_hand_computed_values():
     assert by_kind["noise"]["n"] == 3 and by_kind["noise"]["passed"] == 1
     assert by_kind["cosmic_ray"]["false_positive_rate"] == 1.0
     assert by_kind["star_residual"]["false_positive_rate"] == 0.0
+    mix = {row["observable_class"]: row for row in metrics["bogus_mix"]}
+    assert {k: mix[k]["n"] for k in mix} == {"dipole": 1, "on_star": 1, "sharp": 1, "point_like": 2}
+    assert mix["sharp"]["passed"] == 1 and mix["point_like"]["passed"] == 1  # 0.7 and 0.9
+    assert mix["point_like"]["share"] == pytest.approx(2 / 5)
     # test field 1: reals 0.95, 0.61, 0.5 and bogus 0.9, 0.7 -> FDR 2/4; field 2: no pass
     fields = metrics["field_bootstrap"]
     assert fields["n_fields"] == 2
@@ -517,3 +527,42 @@ def test_fdr_at_a_real_fraction_by_hand():
     )
     assert fdr_at_real_fraction(0.99, 0.0132, 0.01) == pytest.approx(0.569, abs=1e-3)
     assert fdr_at_real_fraction(1.0, 0.0, 0.5) == 0.0
+
+
+def test_a_saturated_pixel_bleeds_its_charge_along_the_column():
+    """One pixel at 3x the full well in an empty column: it and the pixels above and below
+    it hold the full well each (the excess 2x splits between them), charge is kept, and the
+    neighbouring columns see nothing. At the column's end the charge goes the one way left."""
+    from asteroid_ml.detection.epochs import saturate
+
+    image = np.zeros((9, 5))
+    image[4, 2] = 3000.0
+    out = saturate(image, 1000.0)
+    assert out[:, 2].tolist() == [0, 0, 0, 1000, 1000, 1000, 0, 0, 0]
+    assert out.sum() == pytest.approx(3000.0) and out[:, [0, 1, 3, 4]].sum() == 0
+    edge = np.zeros((9, 5))
+    edge[0, 1] = 2500.0
+    assert saturate(edge, 1000.0)[:, 1].tolist() == [1000, 1000, 500, 0, 0, 0, 0, 0, 0]
+    assert saturate(image, float("inf")).tolist() == image.tolist()
+
+
+def test_the_template_and_the_epochs_carry_the_sources_shot_noise():
+    """Sky-limited: the sky's noise is its own shot noise, so a sky of 10,000 counts with
+    sigma 500 has 0.04 e-/count, and a source adding 30,000 counts doubles the noise. The
+    template of 16 exposures has a quarter of one exposure's noise, independent of it."""
+    from asteroid_ml.detection.epochs import effective_gain, make_template, shot_noise_sigma
+
+    gain = effective_gain(10_000.0, 500.0)
+    assert gain == pytest.approx(0.04)
+    assert shot_noise_sigma(np.array([0.0, 30_000.0, -50.0]), 500.0, gain) == pytest.approx(
+        [500.0, 1000.0, 500.0]
+    )
+    assert effective_gain(0.0, 500.0) == float("inf")
+    flat = np.full((200, 200), 10_000.0)
+    model = replace(MODEL, template_exposures=16)
+    template = make_template(flat, model, np.random.default_rng(1))
+    assert np.std(template - flat) == pytest.approx(500.0 / 4, rel=0.02)
+    epochs = simulate_epochs(flat, model, [], NO_ARTEFACTS, np.random.default_rng(2))
+    noise = epochs.science[0] - flat
+    assert np.std(noise) == pytest.approx(500.0, rel=0.02)
+    assert abs(np.corrcoef((template - flat).ravel(), noise.ravel())[0, 1]) < 0.02

@@ -307,7 +307,10 @@ def synthetic_detection(rng: np.random.Generator) -> dict:
     for _ in range(n_bogus):
         rows.append(dict(mover_id="", epoch=int(rng.integers(4)), real=0, split=rng.choice(["val", "test"]),
                          kind=str(rng.choice(BOGUS_LABELS))))  # fmt: skip
-    candidates = pd.DataFrame(rows).assign(field=lambda t: np.arange(len(t)) % 3)
+    candidates = pd.DataFrame(rows).assign(
+        field=lambda t: np.arange(len(t)) % 3, peak_ratio=0.05, reference_flux_ratio=0.0,
+        reference_distance=50.0, negative_fraction=0.0,
+    )  # fmt: skip
     out = {}
     for model, good in (("detector_cnn", 3.0), ("detector_rf", 1.5)):
         score = 1 / (

@@ -166,6 +166,8 @@ def test_detection_stage(run_dir, test_config):
     assert candidates.attrs["edge_excluded"] > 0
     # hot pixels and columns are on the bad-pixel mask: counted, not classified
     assert candidates.attrs["bad_pixel_masked"] > 0
+    # the plate's saturated stars saturate in the epochs and the template: masked, counted
+    assert candidates.attrs["saturation_masked"] > 0
     hot = candidates["kind"].isin(["hot_pixel", "hot_column"])
     assert hot.sum() <= 0.02 * (candidates["real"] == 0).sum(), candidates["kind"].value_counts()
     padded = (np.asarray(stamps[:, 0]) == 0).mean(axis=(1, 2))
@@ -239,6 +241,14 @@ def test_real_frames_rows(run_dir):
     assert (summary["n_fakes"] > 0).all() and (summary["false_sequences"] == 0).all()
     frames = pd.read_csv(run_dir / "results" / "frames" / "M13-blue" / "frames.csv")
     assert len(frames) == 5 and frames["used"].all()
+    # the test cells' real bogus by observable class, for each CNN: counts agree with the row
+    from asteroid_ml.detection.evaluate import OBSERVABLE_CLASSES
+
+    mix = pd.read_csv(run_dir / "results" / "frames" / "M13-blue" / "bogus_mix.csv")
+    for trained_on, part in mix.groupby("trained_on"):
+        assert list(part["observable_class"]) == list(OBSERVABLE_CLASSES)
+        row = summary.set_index("trained_on").loc[trained_on]
+        assert part["n"].sum() == row["n_bogus"]
 
 
 def test_real_catalog_summary_holds_every_impactor_model_and_baseline(run_dir):

@@ -10,6 +10,7 @@ FRAME_SET_OUTPUTS = (
     "movers.pdf",
     "fakes.parquet",
     "summary.csv",
+    "bogus_mix.csv",
     "detector_cnn_real/best.ckpt",
     "detector_cnn_real/card.json",
 )

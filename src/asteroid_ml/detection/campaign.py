@@ -19,7 +19,7 @@ import pandas as pd
 
 from asteroid_ml.detection.candidates import STAMP, detect, features, label, triplets
 from asteroid_ml.detection.difference import detector_solution, difference_image, sources
-from asteroid_ml.detection.epochs import ArtefactRates, Mover, simulate_epochs
+from asteroid_ml.detection.epochs import ArtefactRates, Mover, make_template, simulate_epochs
 from asteroid_ml.detection.survey_model import SurveyModel
 from asteroid_ml.seeds import rng_for
 
@@ -135,16 +135,19 @@ def run_field(
     field has too few stars to register on); without it such epochs are taken as aligned.
     """
     reference = reference.astype(np.float64)
-    stars = sources(reference)
-    epochs = simulate_epochs(reference, model, movers, rates, rng, stars)
-    tables, stamps, edge_counts, mask_counts = [], [], [], []
+    epochs = simulate_epochs(reference, model, movers, rates, rng, sources(reference))
+    # What the pipeline has: a template with its own noise, and the stars found on it.
+    template = make_template(reference, model, rng)
+    stars = sources(template)
+    template_saturated = template >= model.saturation_counts
+    tables, stamps, edge_counts, mask_counts, saturated_counts = [], [], [], [], []
     for e, science in enumerate(epochs.science):
         fallback = None
         if calibration_rng is not None:  # drawn for every epoch: a fixed stream
             fallback = detector_solution(
                 epochs.offset[e], epochs.seeing_ratio[e], model, calibration_rng
             )
-        diff = difference_image(reference, science, model, stars, fallback)
+        diff = difference_image(template, science, model, stars, fallback)
         found = detect(diff, model)
         # Candidates within half a stamp of the field edge would get zero-padded stamps, and
         # almost only bogus lie there (movers are placed edge_margin_px inside): the padding
@@ -155,7 +158,13 @@ def run_field(
         # detection: candidates on them are counted, not classified.
         masked = on_bad_pixels(found["x"], found["y"], epochs.truth[epochs.truth["epoch"] == e])
         mask_counts.append(int((inside & masked).sum()))
-        found = found[inside & ~masked].reset_index(drop=True)
+        # ... and its saturated pixels and bleed trails, in the epoch or the template
+        saturated = near_mask(
+            found["x"], found["y"], epochs.saturated[e] | template_saturated,
+            model.saturation_grow_px,
+        )  # fmt: skip
+        saturated_counts.append(int((inside & ~masked & saturated).sum()))
+        found = found[inside & ~masked & ~saturated].reset_index(drop=True)
         st = triplets(diff, found)
         feats = features(diff, found, st, model, stars)
         fwhm = model.fwhm_px * epochs.seeing_ratio[e]
@@ -170,6 +179,7 @@ def run_field(
     table = pd.concat(tables, ignore_index=True)
     table.attrs["edge_excluded"] = int(sum(edge_counts))
     table.attrs["bad_pixel_masked"] = int(sum(mask_counts))
+    table.attrs["saturation_masked"] = int(sum(saturated_counts))
     return table, np.concatenate(stamps) if stamps else np.zeros((0, 3, STAMP, STAMP), np.float32)
 
 
@@ -193,6 +203,20 @@ def on_bad_pixels(x: Any, y: Any, defects: pd.DataFrame) -> np.ndarray:
     return hit
 
 
+def near_mask(x: Any, y: Any, mask: np.ndarray, grow_px: float) -> np.ndarray:
+    """Candidates on ``mask`` grown by ``grow_px`` (binary dilation, as the real frames'
+    saturation mask is grown; x = column, 0-based)."""
+    from scipy import ndimage
+
+    if not mask.any():
+        return np.zeros(len(np.asarray(x)), bool)
+    grown = ndimage.binary_dilation(mask, iterations=max(1, int(round(grow_px))))
+    ny, nx = mask.shape
+    cx = np.clip(np.rint(np.asarray(x, float)).astype(int), 0, nx - 1)
+    cy = np.clip(np.rint(np.asarray(y, float)).astype(int), 0, ny - 1)
+    return grown[cy, cx]
+
+
 def inside_stamp_margin(x: Any, y: Any, shape: tuple[int, int]) -> np.ndarray:
     """Candidates whose whole stamp (:data:`STAMP` px, centred on the nearest pixel) lies on
     the image: no zero padding."""
@@ -207,8 +231,9 @@ def binned(
 ) -> tuple[np.ndarray, SurveyModel, CampaignSettings]:
     """A field as a survey with ``factor`` x coarser pixels sees it: the reference's counts
     summed in ``factor`` x ``factor`` blocks (:func:`astropy.nddata.block_reduce`), the
-    pixel scale ``factor`` x larger, and the noise of one pixel ``factor`` x larger (the sum
-    of factor^2 sky-limited pixels). The limiting magnitude is unchanged; the PSF is
+    pixel scale ``factor`` x larger, the noise of one pixel ``factor`` x larger (the sum
+    of factor^2 sky-limited pixels), and the full well factor^2 x larger (saturated pixels
+    summed). The limiting magnitude is unchanged; the PSF is
     ``factor`` x narrower in pixels. Lengths in pixels (misregistration, the whole
     detector's astrometric precision, the field) scale with it."""
     if factor == 1:
@@ -220,6 +245,7 @@ def binned(
     coarse = replace(
         model, pixel_scale_arcsec=model.pixel_scale_arcsec * factor,
         sky_sigma=model.sky_sigma * factor,
+        saturation_counts=model.saturation_counts * factor**2,
         astrometric_sigma_px=model.astrometric_sigma_px / factor,
         solution_astrometric_sigma_px=model.solution_astrometric_sigma_px / factor,
     )  # fmt: skip
@@ -237,7 +263,7 @@ def run_campaign(
     """
     splits = field_splits(len(references), settings.split_fractions, seed)
     tables, stamps, mover_rows = [], [], []
-    edge_excluded = bad_pixel_masked = 0
+    edge_excluded = bad_pixel_masked = saturation_masked = 0
     for f, reference in enumerate(references):
         for r in range(settings.realisations_of(splits[f])):
             # its own stream: adding a binning leaves the other realisations' draws as they were
@@ -249,6 +275,7 @@ def run_campaign(
             table, st = run_field(ref, field_model, movers, rates, rng, calibration)
             edge_excluded += table.attrs.get("edge_excluded", 0)
             bad_pixel_masked += table.attrs.get("bad_pixel_masked", 0)
+            saturation_masked += table.attrs.get("saturation_masked", 0)
             table = table.assign(field=f, realisation=r, split=splits[f], binning=factor,
                                  pixel_scale_arcsec=field_model.pixel_scale_arcsec)  # fmt: skip
             found = table[table["real"] == 1].groupby("mover_id")["epoch"].nunique()
@@ -264,8 +291,10 @@ def run_campaign(
     candidates.insert(0, "candidate_id", np.arange(len(candidates)))
     # kept in the Parquet metadata
     candidates.attrs.update(
-        edge_excluded=int(edge_excluded), bad_pixel_masked=int(bad_pixel_masked)
-    )
+        edge_excluded=int(edge_excluded), bad_pixel_masked=int(bad_pixel_masked),
+        saturation_masked=int(saturation_masked),
+    )  # fmt: skip
     log.info("left out (not classified): %d candidates within half a stamp of a field edge, "
-             "%d on the bad-pixel mask", edge_excluded, bad_pixel_masked)  # fmt: skip
+             "%d on the bad-pixel mask, %d on saturated pixels", edge_excluded,
+             bad_pixel_masked, saturation_masked)  # fmt: skip
     return candidates, np.concatenate(stamps), pd.DataFrame(mover_rows)

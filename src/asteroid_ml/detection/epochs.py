@@ -1,11 +1,16 @@
 """Science epochs of one field, made from a real reference cutout.
 
 Each epoch is the reference sky seen again: convolved to a worse seeing (so the difference
-needs PSF matching), shifted by a small pointing error, with fresh sky noise, the mover at
-its position at that epoch (trailed over the exposure), and the things that happen in single
-frames: cosmic rays, satellite streaks, variable stars; hot pixels and a hot column stay
-at the same detector pixels in every epoch. Every injected thing is a row of the truth
-table, which labels the candidates later.
+needs PSF matching), shifted by a small pointing error, with fresh noise (the sky's and the
+sources' own shot noise), the mover at its position at that epoch (trailed over the
+exposure), and the things that happen in single frames: cosmic rays, satellite streaks,
+variable stars; hot pixels and a hot column stay at the same detector pixels in every
+epoch. Sky pixels above the full well saturate and their charge bleeds along the column. Every
+injected thing is a row of the truth table, which labels the candidates later.
+
+The template the pipeline subtracts (:func:`make_template`) is the reference with noise of
+its own, as a co-add of ``template_exposures`` exposures has: the plate's grain is the sky's
+texture, seen the same way by the template and every epoch.
 
 Pixel coordinates are 0-based (x = column, y = row) in the frame of the epoch's image; the
 sky moves by the epoch's ``offset`` relative to the reference frame (sky position in the
@@ -77,11 +82,77 @@ class FieldEpochs:
     offset: list[tuple[float, float]]
     times_min: list[float]
     truth: pd.DataFrame = field(default_factory=pd.DataFrame)
+    saturated: list[np.ndarray] = field(default_factory=list)
+
+
+def effective_gain(background: float, sky_sigma: float) -> float:
+    """Electrons per count (e-/count) of a sky-limited exposure whose sky level is
+    ``background`` counts and whose sky noise is ``sky_sigma`` counts: the sky's variance is
+    its own shot noise, background / gain = sky_sigma^2. Infinite (no source shot noise) for a
+    sky-subtracted image (background <= 0)."""
+    return background / sky_sigma**2 if background > 0 else float("inf")
+
+
+def shot_noise_sigma(signal: np.ndarray, sky_sigma: float, gain: float) -> np.ndarray:
+    """Per-pixel noise (counts) of an exposure whose sources add ``signal`` counts above the
+    sky: sqrt(sky_sigma^2 + signal / gain)."""
+    return np.sqrt(sky_sigma**2 + np.clip(signal, 0.0, None) / gain)
+
+
+def saturate(image: np.ndarray, full_well: float) -> np.ndarray:
+    """``image`` (counts, sky included) read out by a CCD whose pixels hold ``full_well``:
+    the charge above it in each column's saturated run spills into the pixels above and
+    below in turn, filling each to the full well, as a bleed trail does. Charge is kept
+    (up to the column's ends). Returns a new array."""
+    out = np.array(image, dtype=np.float64, copy=True)
+    if not np.isfinite(full_well) or not (out > full_well).any():
+        return out
+    ny = out.shape[0]
+    for col in np.flatnonzero((out > full_well).any(axis=0)):
+        column = out[:, col]
+        over = column > full_well
+        # each run of saturated pixels: its excess bleeds from both of its ends
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], over.astype(int), [0]])))
+        for start, stop in zip(edges[::2], edges[1::2], strict=True):
+            excess = float(np.sum(column[start:stop] - full_well))
+            column[start:stop] = np.minimum(column[start:stop], full_well)
+            low, high = start - 1, stop
+            while excess > 0 and (low >= 0 or high < ny):
+                targets = [j for j in (low, high) if 0 <= j < ny]
+                share = excess / len(targets)
+                for j in targets:
+                    take = min(max(full_well - column[j], 0.0), share)
+                    column[j] += take
+                    excess -= take
+                low, high = low - 1, high + 1
+        out[:, col] = column
+    return out
+
+
+def make_template(
+    reference: np.ndarray, model: SurveyModel, rng: np.random.Generator
+) -> np.ndarray:
+    """The template of a field: the reference (counts, sky included) with the noise of a
+    co-add of ``model.template_exposures`` exposures, each with the sky's and the sources'
+    shot noise of one epoch (:func:`effective_gain`), and clipped at the full well."""
+    background = float(np.median(reference))
+    gain = effective_gain(background, model.sky_sigma)
+    sigma = shot_noise_sigma(reference - background, model.sky_sigma, gain)
+    noisy = reference + rng.normal(0.0, 1.0, reference.shape) * sigma / math.sqrt(
+        model.template_exposures
+    )
+    return np.minimum(noisy, model.saturation_counts)
 
 
 def _shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
     """``image`` moved by (dx, dy) pixels (cubic spline; edges repeat)."""
     return ndimage.shift(image, (dy, dx), order=3, mode="nearest")
+
+
+def _seen(image: np.ndarray, kernel: tuple[float, float], dx: float, dy: float) -> np.ndarray:
+    """``image`` (reference frame and PSF) through an epoch's atmosphere (Gaussian ``kernel``
+    sigmas along x, y) and pointing (shift dx, dy)."""
+    return _shift(ndimage.gaussian_filter(image, (kernel[1], kernel[0])), dx, dy)
 
 
 def simulate_epochs(
@@ -100,6 +171,7 @@ def simulate_epochs(
     shape = reference.shape
     ny, nx = shape
     background = float(np.median(reference))
+    gain = effective_gain(background, model.sky_sigma)
     sky = reference - background
     hot = _hot_pixels(shape, model, rates, rng)
     variable = pd.DataFrame(columns=["x", "y", "flux"])
@@ -136,15 +208,30 @@ def simulate_epochs(
             rows.append(
                 dict(epoch=e, kind=MOVER, x=x + dx, y=y + dy, mag=m.mag, object_id=m.object_id)
             )
+        streak = None
         if rng.random() < rates.satellite_per_epoch:
-            rows.append(_satellite(astro, ref_psf, model, rates, rng, e, (dx, dy)))
-        image = _shift(ndimage.gaussian_filter(astro, (kernel[1], kernel[0])), dx, dy)
+            streak = np.zeros(shape)
+            rows.append(_satellite(streak, ref_psf, model, rates, rng, e, (dx, dy)))
+
+        # The sky's sources saturate at the full well and bleed. The single-frame artefacts do
+        # not: a satellite glint or a cosmic ray deposits ~10^3-10^4 e-, far below a CCD's
+        # ~10^5 e- full well, a ratio that this plate's counts (saturating ~20 sky sigmas
+        # above the sky) cannot hold; saturating them would mask most of them.
+        image = (
+            saturate(_seen(astro, kernel, dx, dy) + background, model.saturation_counts)
+            - background
+        )
+        saturated = image + background >= model.saturation_counts
+        if streak is not None:
+            image += _seen(streak, kernel, dx, dy)
         for _ in range(rng.poisson(rates.cosmic_rays_per_epoch)):
             rows.append(_cosmic_ray(image, model, rates, rng, e))
         for kind, x, y, _, img in hot:
             image += img
             rows.append(dict(epoch=e, kind=kind, x=x, y=y, mag=np.nan, object_id=""))
-        image += rng.normal(0.0, model.sky_sigma, shape)
+        image += rng.normal(0.0, 1.0, shape) * shot_noise_sigma(image, model.sky_sigma, gain)
+        image[saturated] = model.saturation_counts - background  # a full pixel reads full
+        out.saturated.append(saturated)
         out.science.append((image + background).astype(np.float32))
         out.seeing_ratio.append(float(np.sqrt(ratios[0] * ratios[1])))
         out.offset.append((dx, dy))

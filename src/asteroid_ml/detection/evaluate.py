@@ -137,6 +137,49 @@ def field_intervals(
     return out
 
 
+#: Observable classes of a bogus candidate, measured by the same features on simulated and
+#: real difference images, so that their mixes compare like for like (the simulation's
+#: truth kinds have no counterpart on real frames). A candidate takes the first that
+#: applies. The cuts are descriptive choices, not physics, set on the simulation's truth
+#: (docs/detection.md gives each truth kind's classes).
+OBSERVABLE_CLASSES = {
+    "on_star": "within 8 px of a template star at least 3x its flux (reference_distance, "
+    "reference_flux_ratio): a star's residual, a variable star",
+    "sharp": "peak_ratio >= 0.15, a peak holding >= 15 % of the flux (a 1-px PSF's would be "
+    "~5 %): cosmic ray, hot pixel",
+    "dipole": "negative_fraction >= 0.45: a negative lobe as large as the positive "
+    "(misregistration, a bad subtraction, noise)",
+    "point_like": "the rest: off stars, not sharp, no negative lobe (what a mover looks like)",
+}
+
+
+def observable_class(table: pd.DataFrame) -> np.ndarray:
+    """Each candidate's :data:`OBSERVABLE_CLASSES` key, from its features."""
+    out = np.full(len(table), "point_like", dtype=object)
+    out[table["negative_fraction"].to_numpy() >= 0.45] = "dipole"
+    out[table["peak_ratio"].to_numpy() >= 0.15] = "sharp"
+    on_star = (table["reference_distance"].to_numpy() <= 8.0) & (
+        table["reference_flux_ratio"].to_numpy() >= 3.0
+    )
+    out[on_star] = "on_star"
+    return out
+
+
+def bogus_mix(table: pd.DataFrame, scores: np.ndarray, threshold: float) -> pd.DataFrame:
+    """The bogus candidates (``real`` 0) of ``table`` by observable class: how many, their
+    share, and how many pass ``threshold``."""
+    bogus = (table["real"] == 0).to_numpy()
+    classes = observable_class(table)[bogus]
+    passed = np.asarray(scores)[bogus] >= threshold
+    rows = []
+    for name in OBSERVABLE_CLASSES:
+        mine = classes == name
+        n, k = int(mine.sum()), int(passed[mine].sum())
+        rows.append({"observable_class": name, "n": n, "share": n / max(len(classes), 1),
+                     "passed": k, "pass_fraction": k / n if n else float("nan")})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def stamp_metrics(
     candidates: pd.DataFrame, scores: np.ndarray, target_recall: float, n_resamples: int,
     seed: int, name: str,
@@ -179,6 +222,7 @@ def stamp_metrics(
             labels[test], scores[test] >= threshold, candidates["field"].to_numpy()[test],
             n_resamples, seed, name,
         ),
+        "bogus_mix": bogus_mix(candidates[test], scores[test], threshold).to_dict("records"),
     })  # fmt: skip
     out["reduction_at_real_fraction"] = {
         str(pi): reduction_at_real_fraction(point["recall"], point["false_positive_rate"], pi)

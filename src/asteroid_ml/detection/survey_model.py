@@ -23,6 +23,9 @@ class SurveyModel:
     ``seeing_ratio``: the range of science-epoch FWHM / reference FWHM (a template is
     built from the best-seeing images, so science epochs are worse: > 1);
     ``elongation_max``: the largest PSF elongation (a - b) / mean of a science epoch;
+    ``template_exposures``: exposures co-added into the template, each as deep as an epoch;
+    ``saturation_counts``: the full well of a science pixel (counts, sky included);
+    ``saturation_grow_px``: how far the mask of saturated pixels is grown;
     ``astrometric_sigma_px``: the rms misregistration of an epoch before registration;
     ``solution_astrometric_sigma_px`` and ``solution_seeing_frac``: the precision (rms per
     axis; rms fraction) of the whole detector's astrometric and PSF solutions, which the
@@ -40,6 +43,9 @@ class SurveyModel:
     snr_threshold: float
     seeing_ratio: tuple[float, float]
     elongation_max: float
+    template_exposures: int
+    saturation_counts: float
+    saturation_grow_px: float
     astrometric_sigma_px: float
     solution_astrometric_sigma_px: float
     solution_seeing_frac: float

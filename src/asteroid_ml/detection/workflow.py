@@ -38,7 +38,8 @@ def survey_model(config: Mapping[str, Any], pixel_scale_arcsec: float) -> Survey
         zero_point_mag=d["zero_point_mag"], sky_sigma=d["sky_sigma"], exposure_s=d["exposure_s"],
         cadence_min=d["cadence_min"], n_epochs=d["n_epochs"], snr_threshold=d["snr_threshold"],
         seeing_ratio=tuple(d["seeing_ratio"]), elongation_max=d["elongation_max"],
-        astrometric_sigma_px=d["astrometric_sigma_px"],
+        template_exposures=d["template_exposures"], saturation_counts=d["saturation_counts"],
+        saturation_grow_px=d["saturation_grow_px"], astrometric_sigma_px=d["astrometric_sigma_px"],
         solution_astrometric_sigma_px=d["solution_astrometry_arcsec"] / pixel_scale_arcsec,
         solution_seeing_frac=d["solution_seeing_frac"],
     )  # fmt: skip

@@ -163,6 +163,8 @@ def survey_model(night: Night, k: int, fwhm_px: float, settings: DifferenceSetti
         # a real frame's seeing, shape and offset are measured, not drawn: the simulation's
         # ranges do not apply (only the limit and the PSF are read from this model)
         seeing_ratio=(1.0, 1.0), elongation_max=0.0, astrometric_sigma_px=0.0,
+        template_exposures=max(len(night.frames) - 1, 1), saturation_counts=float("inf"),
+        saturation_grow_px=0.0,
         solution_astrometric_sigma_px=0.0, solution_seeing_frac=0.0,
     )  # fmt: skip
     offset = settings.limit_mag - model.limiting_magnitude(seeing_ratio=1.0)

@@ -37,6 +37,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from asteroid_ml.detection.candidates import MATCH_RADIUS_FWHM, gaussian_kernel
+from asteroid_ml.detection.evaluate import bogus_mix
 from asteroid_ml.detection.sequences import link
 from asteroid_ml.evaluation.metrics import operating_point, threshold_at_recall, wilson_interval
 from asteroid_ml.frames.candidates import mask_reasons, night_candidates
@@ -345,8 +346,28 @@ def evaluate_frame_set(
     row_b = score_row(name, "detector_cnn", "real frames", table, scores_b, fakes, threshold_b,
                       "val cells of these frames", target, result, settings, seed)  # fmt: skip
     rows.append(row_b)
+    write_bogus_mix(table, {"simulation": scores_a, "real frames": scores_b}, target,
+                    out / "bogus_mix.csv")  # fmt: skip
     save_real_card(checkpoint.parent, name, config, threshold_b, row_b, table, detector.card)
     return rows
+
+
+def write_bogus_mix(
+    table: pd.DataFrame, scores: Mapping[str, np.ndarray], target_recall: float, path: Path
+) -> pd.DataFrame:
+    """The test cells' real bogus by observable class (:func:`bogus_mix`), and how many of
+    each pass each CNN (``scores``: trained on -> every candidate's score) at the threshold
+    that keeps ``target_recall`` of the val cells' fakes."""
+    labels = table["real"].to_numpy()
+    val, test = (table["split"] == "val").to_numpy(), (table["split"] == "test").to_numpy()
+    parts = []
+    for trained_on, s in scores.items():
+        threshold = threshold_at_recall(labels[val], s[val], target_recall)
+        parts.append(bogus_mix(table[test], s[test], threshold).assign(trained_on=trained_on))
+    mix = pd.concat(parts, ignore_index=True)
+    with atomic_output(path) as tmp:
+        mix.to_csv(tmp, index=False)
+    return mix
 
 
 def save_real_card(
