@@ -332,3 +332,24 @@ def test_the_real_asteroid_with_a_cnn_trained_on_the_nights_own_fakes(tmp_path):
     assert above >= 20
     assert seq["n_detections"] >= 0.9 * above
     assert 0.2 < seq["rate_arcsec_min"] < 0.3
+
+
+def test_a_sequence_is_a_mover_only_if_it_fits_its_line_within_its_errors():
+    """Ten detections of a constant-rate object, scattered by +-sigma in x (alternating),
+    fit their line with chi-square ~ 10 on 16 degrees of freedom (p ~ 0.87); five times that
+    scatter, chi-square ~ 250, is not one object (p < 1e-40). A detection at SNR 5 with a
+    4.1-px FWHM on a frame registered to 0.5 px rms has a per-axis error of
+    hypot(sqrt(2) 1.741 / 5, 0.5 / sqrt(2)) = 0.61 px."""
+    from asteroid_ml.frames.movers import astrometric_sigma_px, line_p_value
+
+    sigma = astrometric_sigma_px(np.array([5.0]), 4.1, np.array([0.5]))
+    assert sigma[0] == pytest.approx(
+        np.hypot(np.sqrt(2) * 4.1 / 2.3548 / 5, 0.5 / np.sqrt(2)), rel=1e-4
+    )
+    t = np.arange(10) * 3.0
+    wobble = np.where(np.arange(10) % 2, 1.0, -1.0)
+    good = pd.DataFrame({"t_min": t, "x_ref": 100 + 0.4 * t + 0.3 * wobble, "y_ref": 50 - 0.1 * t})
+    p = line_p_value(good, np.full(10, 0.3))
+    assert 0.5 < p < 0.95
+    bad = good.assign(x_ref=100 + 0.4 * t + 1.5 * wobble)
+    assert line_p_value(bad, np.full(10, 0.3)) < 1e-40

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from asteroid_ml.constants import GAUSSIAN_FWHM_PER_SIGMA
 from asteroid_ml.detection.sequences import LinkSettings, link, score_sequences
 from asteroid_ml.frames.candidates import DifferenceSettings, make_templates, night_candidates
 from asteroid_ml.frames.night import FrameSetInputs, Night, check_inputs, prepare_night
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 MOVER_COLUMNS = ("file", "sequence_id", "x_px", "y_px", "mjd_mid", "flux", "snr", "score",
                  "linked")  # fmt: skip
 SEQUENCE_COLUMNS = ("sequence_id", "n_detections", "n_linked", "rate_arcsec_min", "pa_deg",
-                    "score", "rms_px", "mjd_first", "mjd_last")  # fmt: skip
+                    "score", "rms_px", "line_p_value", "mjd_first", "mjd_last")  # fmt: skip
 #: A sequence whose detections sit on template stars this many times brighter is a star's
 #: residual (:func:`on_stars`).
 STAR_FLUX_RATIO = 3.0
@@ -54,6 +55,7 @@ class FindSettings:
     saturation_grow_px: float
     link: LinkSettings
     min_detection_fraction: float
+    link_p_value: float
 
     @classmethod
     def from_config(cls, section) -> FindSettings:
@@ -64,6 +66,7 @@ class FindSettings:
             link=LinkSettings(section["min_detections"], section["link_tolerance_px"],
                               section["min_motion_px"], section["link_gate_px"]),
             min_detection_fraction=section["min_detection_fraction"],
+            link_p_value=section["link_p_value"],
         )  # fmt: skip
 
     def min_detections(self, n_frames: int) -> int:
@@ -122,6 +125,32 @@ def on_stars(candidates: pd.DataFrame, sequences: pd.DataFrame, fwhm_px: float) 
     return flags
 
 
+def astrometric_sigma_px(snr: np.ndarray, fwhm_px: float, registration_rms_px: np.ndarray):
+    """Per-axis position error (px) of a detection on the registration grid: the centroid
+    error of a Gaussian PSF in sky-limited noise, sqrt(2) sigma_psf / SNR (King 1983,
+    PASP 95, 163), and its frame's registration residual (rms over matched stars, both
+    axes, so / sqrt(2) per axis), in quadrature."""
+    centroid = math.sqrt(2.0) * fwhm_px / GAUSSIAN_FWHM_PER_SIGMA / np.maximum(snr, 1e-3)
+    return np.hypot(centroid, np.asarray(registration_rms_px) / math.sqrt(2.0))
+
+
+def line_p_value(members: pd.DataFrame, sigma_px: np.ndarray) -> float:
+    """Probability that detections of one object moving at a constant rate scatter about
+    their straight-line fit (x and y against ``t_min``) by at least as much as
+    ``members`` (x_ref, y_ref) do, given each detection's per-axis error ``sigma_px``:
+    the chi-square survival function with 2n - 4 degrees of freedom."""
+    from scipy.stats import chi2
+
+    t = members["t_min"].to_numpy(float)
+    chi = 0.0
+    for axis in ("x_ref", "y_ref"):
+        v = members[axis].to_numpy(float)
+        residual = v - np.polyval(np.polyfit(t, v, 1), t)
+        chi += float(np.sum((residual / sigma_px) ** 2))
+    dof = 2 * len(members) - 4
+    return float(chi2.sf(chi, dof)) if dof > 0 else 1.0
+
+
 def link_night(
     night: Night, candidates: pd.DataFrame, scores: np.ndarray, threshold: float,
     settings: FindSettings,
@@ -140,12 +169,22 @@ def link_night(
     not_movers = detector_fixed(candidates, sequences) | on_stars(
         candidates, sequences, night.fwhm_px
     )
-    sequences = sequences.assign(score=seq_scores)[(seq_scores >= threshold) & ~not_movers]
+    # One object's detections scatter about its line by their position errors, no more: the
+    # test of the fit (a chi-square) instead of a fixed tolerance in pixels.
+    table = candidates.set_index("index")
+    registration_rms = np.array([a.residual_rms_px for a in night.alignments])
+    p_values = np.array([
+        line_p_value(rows, astrometric_sigma_px(rows["snr"].to_numpy(float), night.fwhm_px,
+                                                registration_rms[rows["epoch"].to_numpy(int)]))
+        for rows in (table.loc[list(m)] for m in sequences["members"])
+    ])  # fmt: skip
+    sequences = sequences.assign(score=seq_scores, line_p_value=p_values)[
+        (seq_scores >= threshold) & ~not_movers & (p_values >= settings.link_p_value)
+    ]
     sequences = sequences.sort_values(["n", "score"], ascending=[False, False]).reset_index(
         drop=True
     )
     rows, details = [], []
-    table = candidates.set_index("index")
     unmasked = candidates[candidates["masked"].to_numpy() == ""]
     for sid, seq in enumerate(sequences.itertuples()):
         linked = table.loc[list(seq.members)]
@@ -158,7 +197,7 @@ def link_night(
         mjd = [night.frames[e].mjd_mid for e in members["epoch"]]
         rows.append(dict(sequence_id=sid, n_detections=len(members), n_linked=seq.n,
                          rate_arcsec_min=rate, pa_deg=pa, score=seq.score, rms_px=seq.rms_px,
-                         mjd_first=min(mjd), mjd_last=max(mjd)))  # fmt: skip
+                         line_p_value=seq.line_p_value, mjd_first=min(mjd), mjd_last=max(mjd)))  # fmt: skip
         for (idx, det), m in zip(members.iterrows(), mjd, strict=True):
             details.append(dict(
                 file=night.frames[int(det["epoch"])].path.name, sequence_id=sid,
