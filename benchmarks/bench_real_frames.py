@@ -40,7 +40,7 @@ def main() -> None:
 
     from asteroid_ml.config import load_config
     from asteroid_ml.frames.calibration import make_masters
-    from asteroid_ml.frames.movers import FindSettings, run_find_movers
+    from asteroid_ml.frames.movers import FindSettings, frames_above, run_find_movers
     from asteroid_ml.frames.night import FrameSetInputs
     from asteroid_ml.frames.reading import read_frames
     from asteroid_ml.paths import DEFAULT_CONFIG_PATH
@@ -66,6 +66,11 @@ def main() -> None:
     used = int(result.frames["used"].sum())
     print(f"{used} of {len(result.frames)} frames used, {len(result.candidates)} candidates, "
           f"{len(result.sequences)} sequences reported by {Path(args.model).name}")  # fmt: skip
+    for seq in result.sequences.itertuples():
+        above = frames_above(result, seq.sequence_id, 5.0, settings.link.gate_px)
+        print(f"  sequence {seq.sequence_id}: {seq.n_detections} detections; sep finds it at "
+              f">= 5 sigma in {above} frames; {seq.rate_arcsec_min:.3f}\"/min at "
+              f"{seq.pa_deg:.1f} deg, fit rms {seq.rms_px:.2f} px, line p {seq.line_p_value:.3f}")  # fmt: skip
     if args.evaluate:
         from asteroid_ml.frames.evaluate import frame_set_summary
 

@@ -293,7 +293,7 @@ def test_the_real_asteroid_with_a_cnn_trained_on_the_nights_own_fakes(tmp_path):
     from asteroid_ml.config import load_config
     from asteroid_ml.detection.saved import load_detector
     from asteroid_ml.frames.evaluate import frame_set_summary
-    from asteroid_ml.frames.movers import FindSettings, run_find_movers
+    from asteroid_ml.frames.movers import FindSettings, frames_above, run_find_movers
     from asteroid_ml.frames.night import FrameSetInputs
 
     config = load_config(REPO / "config" / "config.yaml")
@@ -321,14 +321,7 @@ def test_the_real_asteroid_with_a_cnn_trained_on_the_nights_own_fakes(tmp_path):
     assert len(result.sequences) == 1, result.sequences
     seq = result.sequences.iloc[0]
     # frames where sep finds the asteroid at >= 5 sigma: a candidate on its fitted track
-    det, cand, t = result.detections, result.candidates, result.night.t_min
-    fx = np.polyfit(t[det["epoch"].to_numpy(int)], det["x_ref"], 1)
-    fy = np.polyfit(t[det["epoch"].to_numpy(int)], det["y_ref"], 1)
-    above = 0
-    for k in range(len(result.night.frames)):
-        mine = cand[(cand["epoch"] == k) & (cand["snr"] >= 5)]
-        d = np.hypot(mine["x_ref"] - np.polyval(fx, t[k]), mine["y_ref"] - np.polyval(fy, t[k]))
-        above += bool(len(mine) and d.min() <= settings.link.gate_px)
+    above = frames_above(result, int(seq["sequence_id"]), 5.0, settings.link.gate_px)
     assert above >= 20
     assert seq["n_detections"] >= 0.9 * above
     assert 0.2 < seq["rate_arcsec_min"] < 0.3

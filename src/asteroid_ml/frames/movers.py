@@ -269,6 +269,22 @@ class FindResult:
     seconds: dict
 
 
+def frames_above(result: FindResult, sequence_id: int, snr: float, gate_px: float) -> int:
+    """Frames where sep found a candidate of at least ``snr`` within ``gate_px`` of reported
+    sequence ``sequence_id``'s fitted track (masked or not, whatever its score): the frames
+    where that object was detectable, against which its detection count is judged."""
+    det = result.detections[result.detections["sequence_id"] == sequence_id]
+    cand, t = result.candidates, result.night.t_min
+    epochs = det["epoch"].to_numpy(int)
+    fx, fy = np.polyfit(t[epochs], det["x_ref"], 1), np.polyfit(t[epochs], det["y_ref"], 1)
+    count = 0
+    for k in range(len(result.night.frames)):
+        mine = cand[(cand["epoch"] == k) & (cand["snr"] >= snr)]
+        d = np.hypot(mine["x_ref"] - np.polyval(fx, t[k]), mine["y_ref"] - np.polyval(fy, t[k]))
+        count += bool(len(mine) and d.min() <= gate_px)
+    return count
+
+
 def run_find_movers(inputs: FrameSetInputs, settings: FindSettings, detector) -> FindResult:
     """The whole chain on one night, in memory. ``detector``: a loaded saved classifier, or
     the path of one (loaded after the frames are checked, so that bad frames are reported
