@@ -82,16 +82,14 @@ def fdr_at_real_fraction(recall: float, false_positive_rate: float, real_fractio
 
 
 def _rates(labels: np.ndarray, kept: np.ndarray) -> dict[str, float]:
-    """FDR, recall, false-positive rate and reduction (bogus in / bogus kept) of a decision."""
-    tp, fp = int(np.sum(kept & (labels == 1))), int(np.sum(kept & (labels == 0)))
-    n_pos = int(np.sum(labels == 1))
-    n_neg = len(labels) - n_pos
+    """FDR, recall, false-positive rate (:func:`operating_point` of the decision ``kept``)
+    and reduction (bogus in / bogus kept)."""
+    point = operating_point(labels, kept.astype(float), 0.5)
+    n_neg = int(np.sum(labels == 0))
     return {
-        "n": len(labels), "n_real": n_pos,
-        "fdr": fp / (tp + fp) if tp + fp else 0.0,
-        "recall": tp / n_pos if n_pos else float("nan"),
-        "false_positive_rate": fp / n_neg if n_neg else float("nan"),
-        "candidate_reduction": n_neg / fp if fp else float("inf"),
+        "n": len(labels), "n_real": len(labels) - n_neg, "fdr": point["fdr"],
+        "recall": point["recall"], "false_positive_rate": point["false_positive_rate"],
+        "candidate_reduction": n_neg / point["fp"] if point["fp"] else float("inf"),
     }  # fmt: skip
 
 
