@@ -6,7 +6,8 @@ CORES ?= all
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-m 'not slow'"`.
 PYTEST_ARGS ?=
 # Test workers (pytest-xdist): one per core; a test file stays on one worker, so the
-# module-scoped workflow run and the SLURM cluster start once.
+# module-scoped workflow run and the SLURM cluster start once; files go out in collection
+# order, the longest first (tests/conftest.py, LONGEST_FIRST).
 TEST_WORKERS ?= auto
 
 .PHONY: run test bootstrap lint format report dag bench clean image
@@ -15,7 +16,7 @@ run: bootstrap
 	scripts/run.sh --cores $(CORES)
 
 test: bootstrap lint
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
 
 bootstrap:
 	scripts/bootstrap.sh
